@@ -55,7 +55,8 @@ export type BtfType =
   | { kind: 'int'; name: string; size: number; encoding: number; bitOffset: number; bits: number }
   | { kind: 'ptr'; type: number }
   | { kind: 'array'; type: number; indexType: number; nelems: number }
-  | { kind: 'struct' | 'union'; name: string; size: number; members: BtfMember[] }
+  /** kindFlag: member offsets carry a bitfield size (kind_flag); inferred from the members when absent. */
+  | { kind: 'struct' | 'union'; name: string; size: number; members: BtfMember[]; kindFlag?: boolean }
   | { kind: 'enum'; name: string; size: number; signed: boolean; values: BtfEnumValue[] }
   | { kind: 'enum64'; name: string; size: number; signed: boolean; values: BtfEnumValue[] }
   | { kind: 'fwd'; name: string; union: boolean }
@@ -66,8 +67,9 @@ export type BtfType =
   | { kind: 'var'; name: string; type: number; linkage: number }
   | { kind: 'datasec'; name: string; size: number; vars: BtfVarSecinfo[] }
   | { kind: 'float'; name: string; size: number }
-  | { kind: 'decl_tag'; name: string; type: number; componentIdx: number }
-  | { kind: 'type_tag'; name: string; type: number };
+  /** kindFlag (Linux 6.13+): the tag is an __attribute__ to emit verbatim, not a btf_*_tag. */
+  | { kind: 'decl_tag'; name: string; type: number; componentIdx: number; kindFlag?: boolean }
+  | { kind: 'type_tag'; name: string; type: number; kindFlag?: boolean };
 
 /** .BTF.ext func_info record: a function starts at byte offset insnOff of its section. */
 export interface FuncInfo {
@@ -76,6 +78,14 @@ export interface FuncInfo {
 }
 
 /** .BTF.ext line_info record. line/column are 1-based; column 0 means unknown. */
+/** .BTF.ext CO-RE relocation record, kept opaque: the loader does not apply CO-RE. */
+export interface CoreRelo {
+  insnOff: number; // bytes, relative to the start of the ELF section
+  typeId: number;
+  accessString: string; // "0:1:2": member indices
+  kind: number; // enum bpf_core_relo_kind
+}
+
 export interface LineInfo {
   insnOff: number; // bytes, relative to the start of the ELF section
   fileName: string;

@@ -4,7 +4,7 @@
 
 import type { Instruction } from '../asm/instruction.ts';
 import type { Btf } from '../btf/btf.ts';
-import type { FuncInfo, LineInfo } from '../btf/types.ts';
+import type { CoreRelo, FuncInfo, LineInfo } from '../btf/types.ts';
 
 /** How an instruction refers to something outside the program; applied in one place by the loader. */
 export type RelocationKind =
@@ -40,6 +40,8 @@ export interface ProgramSpec {
   /** .BTF.ext records for this program, insnOff in bytes from the program's first instruction. */
   funcInfo: FuncInfo[];
   lineInfo: LineInfo[];
+  /** .BTF.ext CO-RE relocations (insnOff in bytes from the program's start), kept opaque. */
+  coreRelos?: CoreRelo[];
 }
 
 /** A BPF-to-BPF function (from .text, libbpf's convention), linked into each program that calls it. */
@@ -49,6 +51,7 @@ export interface FunctionSpec {
   relocations: Relocation[];
   funcInfo: FuncInfo[];
   lineInfo: LineInfo[];
+  coreRelos?: CoreRelo[];
 }
 
 export const Pinning = { NONE: 0, BY_NAME: 1 } as const;
