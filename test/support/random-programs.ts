@@ -157,8 +157,8 @@ export function randomProgram(seed: number, opts: GenerateOptions = {}): Instruc
           const size = rng.pick([Size.W, Size.DW] as const);
           const fetch = rng.chance(0.5);
           const op = rng.pick(['add', 'or', 'and', 'xor'] as const);
-          const name = fetch ? (`fetch${op[0]!.toUpperCase()}${op.slice(1)}` as const) : op;
-          emit(Atomic[name](size, R10, src, slot));
+          const name = (fetch ? `fetch${op[0]!.toUpperCase()}${op.slice(1)}` : op) as keyof typeof Atomic;
+          emit((Atomic[name] as (s: number, d: number, r: number, o: number) => Instruction)(size, R10, src, slot));
           if (fetch) narrow.set(src, true);
           break;
         }

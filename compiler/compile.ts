@@ -1,0 +1,156 @@
+// The compiler entry point. A ts.Program and its type checker give the typed AST; compilation
+// runs as a custom `before` transformer inside program.emit, so one pass over a source file gives
+// both the BPF object (ObjectSpec, and ELF bytes when asked) and the JavaScript of the module.
+//
+// Pipeline per program (folders in order):
+//   frontend/  typed TS AST → IR (CFG of basic blocks, virtual registers), diagnostics
+//   opt/       constant folding + copy propagation, dead-code elimination, CFG simplification
+//   isel/      legalize (two-address form, immediates)
+//   regalloc/  graph colouring onto r0–r9 with spills; stack frame layout (≤ 512 bytes)
+//   isel/      instruction selection → Instruction[] with relocations and line info
+//   → ObjectSpec (+ BTF) → ELF via compiler/elf/writer.ts
+
+import ts from 'typescript';
+import { addFunc, addInt, addPtr, findOrAdd } from './btf/builders.ts';
+import { Btf } from './btf/btf.ts';
+import { IntEncoding, Linkage } from './btf/types.ts';
+import { type Diagnostic, diag, formatDiagnostic } from './diagnostics.ts';
+import type { MapSpec, ObjectSpec, ProgramSpec } from './elf/spec.ts';
+import { formatFunction } from './ir/ir.ts';
+import { ModuleInfo, mapTypeNumber } from './frontend/module.ts';
+import type { DType } from './frontend/types.ts';
+import { legalize } from './isel/legalize.ts';
+import { select } from './isel/select.ts';
+import { optimise } from './opt/index.ts';
+import { simplifyCfg } from './opt/cfg.ts';
+import { allocateRegisters, layoutFrame } from './regalloc/allocate.ts';
+import { writeObject } from './elf/writer.ts';
+import { linesFromSource } from './elf/writer.ts';
+
+export interface CompileOptions {
+  /** Also produce ELF bytes (needs compiler/elf/writer.ts). */
+  elf?: boolean;
+  /** Keep the IR listing of each program (after optimisation), for debugging and tests. */
+  ir?: boolean;
+  /** Skip the optimiser (for testing that optimisation preserves behaviour). */
+  optimise?: boolean;
+}
+
+export interface CompileResult {
+  object: ObjectSpec;
+  elf?: Buffer;
+  diagnostics: Diagnostic[];
+  /** The module's JavaScript (the same source, for running in Node). */
+  js: string;
+  ir: Record<string, string>;
+  /** Whether any diagnostic is an error. */
+  failed: boolean;
+}
+
+const STACK_LIMIT = 512;
+
+export function compileFile(path: string, opts: CompileOptions = {}): CompileResult {
+  const options: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    skipLibCheck: true,
+    rewriteRelativeImportExtensions: true,
+    types: [],
+    noEmitOnError: false,
+  };
+  const program = ts.createProgram([path], options);
+  const checker = program.getTypeChecker();
+  const sourceFile = program.getSourceFile(path);
+  const diagnostics: Diagnostic[] = [];
+  const object: ObjectSpec = { license: 'GPL', programs: [], functions: [], maps: [], variables: [], btf: new Btf() };
+  const irDumps: Record<string, string> = {};
+  let js = '';
+  if (!sourceFile) throw new Error(`cannot read ${path}`);
+
+  for (const d of [...program.getSyntacticDiagnostics(sourceFile), ...program.getSemanticDiagnostics(sourceFile)]) {
+    if (d.category === ts.DiagnosticCategory.Error) diagnostics.push(diag.typescript(d));
+  }
+
+  const bpf: ts.TransformerFactory<ts.SourceFile> = () => (sf) => {
+    if (sf.fileName !== sourceFile.fileName) return sf;
+    const module = new ModuleInfo(checker, program.getSourceFile(sf.fileName)!);
+    module.collect();
+    const btf = object.btf!;
+    const typeIds = new Map<DType, number>();
+    for (const m of module.mapOrder) {
+      const spec: MapSpec = {
+        name: m.name,
+        type: mapTypeNumber(m.kind),
+        keySize: m.key.size,
+        valueSize: m.value.size,
+        maxEntries: m.maxEntries,
+        flags: m.flags,
+        pinning: m.pinning,
+        keyTypeId: btfType(btf, m.key, typeIds),
+        valueTypeId: btfType(btf, m.value, typeIds),
+      };
+      object.maps.push(spec);
+    }
+    for (const p of module.programs) {
+      const lowered = module.lowerProgram(p);
+      const f = lowered.ir;
+      if (opts.optimise !== false) optimise(f);
+      legalize(f);
+      allocateRegisters(f);
+      simplifyCfg(f); // moves coalesced away can leave blocks that only jump
+      const frame = layoutFrame(f);
+      if (frame > STACK_LIMIT) module.diagnostics.push(diag.stackLimit(p.decl.name ?? p.decl, frame));
+      if (opts.ir) irDumps[p.name] = formatFunction(f);
+      const { instructions, relocations } = select(f);
+      if (instructions.length > 0) instructions[0] = { ...instructions[0]!, symbol: p.name };
+      const funcId = addFunc(btf, p.name, addInt(btf, 'int', 4, true), [{ name: 'ctx', type: addPtr(btf, 0) }], Linkage.GLOBAL);
+      const spec: ProgramSpec = {
+        name: p.name,
+        section: p.section,
+        progType: p.progType,
+        attachType: p.attachType,
+        sleepable: p.section.endsWith('.s'),
+        instructions,
+        relocations,
+        funcInfo: [{ insnOff: 0, typeId: funcId }],
+        lineInfo: linesFromSource(instructions),
+      };
+      object.programs.push(spec);
+    }
+    diagnostics.push(...module.diagnostics);
+    return sf;
+  };
+
+  program.emit(sourceFile, (name, text) => {
+    if (name.endsWith('.js')) js = text;
+  }, undefined, false, { before: [bpf] });
+
+  const failed = diagnostics.some((d) => d.severity === 'error');
+  let elf: Buffer | undefined;
+  if (opts.elf && !failed) elf = writeObject(object);
+  return { object, elf, diagnostics, js, ir: irDumps, failed };
+}
+
+/** The BTF of a DSL type (ints, arrays, structs), deduplicated per compilation. */
+function btfType(btf: Btf, t: DType, cache: Map<DType, number>): number {
+  const hit = cache.get(t);
+  if (hit !== undefined) return hit;
+  let id: number;
+  if (t.kind === 'int') {
+    const name = t.bigEndian ? `__be${t.size * 8}` : `${t.signed ? '' : 'unsigned '}${['char', 'short', '', 'int', '', '', '', 'long long'][t.size - 1]}`.trim();
+    const base = findOrAdd(btf, { kind: 'int', name: name.startsWith('__be') ? `unsigned ${t.size === 2 ? 'short' : 'int'}` : name, size: t.size, encoding: t.signed ? IntEncoding.SIGNED : 0, bitOffset: 0, bits: t.size * 8 });
+    id = t.bigEndian ? findOrAdd(btf, { kind: 'typedef', name, type: base }) : base;
+  } else if (t.kind === 'array') {
+    const index = addInt(btf, '__ARRAY_SIZE_TYPE__', 4, false);
+    id = findOrAdd(btf, { kind: 'array', type: btfType(btf, t.element, cache), indexType: index, nelems: t.length });
+  } else {
+    const members = t.layout.map((f) => ({ name: f.name, type: btfType(btf, f.type, cache), bitOffset: f.offset * 8 }));
+    id = btf.add({ kind: 'struct', name: t.name === 'anon' ? '' : t.name, size: t.size, members });
+  }
+  cache.set(t, id);
+  return id;
+}
+
+export { formatDiagnostic };

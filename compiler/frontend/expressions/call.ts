@@ -1,0 +1,286 @@
+// Calls: DSL methods (packet views, map operations), the JavaScript built-ins with a BPF meaning
+// (Math.imul/min/max, BigInt.asUintN/asIntN, Number, BigInt), and user functions (inlined).
+
+import ts from 'typescript';
+import { diag } from '../../diagnostics.ts';
+import { helper } from '../helpers.ts';
+import type { Binding, Lowering } from '../context.ts';
+import { asN, fits, type IntVal } from '../arith.ts';
+import { type Base, type DType, type Val, TWO53, annotationType, exact, resolveSymbol, skipParens, typeRange, within } from '../types.ts';
+import { copyMemory } from './access.ts';
+import { PACKET_POINTERS } from './access.ts';
+
+const isGlobal = (sym: ts.Symbol | undefined, name: string): boolean =>
+  !!sym && sym.name === name && !!sym.declarations?.some((d) => /[\\/]typescript[\\/]lib[\\/]lib\./.test(d.getSourceFile().fileName));
+
+export function callExpression(cx: Lowering, node: ts.CallExpression): Val {
+  const callee = skipParens(node.expression);
+  if (ts.isPropertyAccessExpression(callee)) {
+    const method = callee.name.text;
+    const targetSym = ts.isIdentifier(callee.expression) ? resolveSymbol(cx.checker, callee.expression) : undefined;
+    if (isGlobal(targetSym, 'Math')) return mathCall(cx, node, method);
+    if (isGlobal(targetSym, 'BigInt')) return bigintCall(cx, node, method);
+    const obj = cx.expr(callee.expression);
+    if (obj.k === 'bad') return obj;
+    if (obj.k === 'map') return mapCall(cx, node, obj.map, method);
+    if (obj.k === 'ctx' && method === 'header') return headerCall(cx, node, obj);
+    return cx.report(diag.unsupportedCall(node, callee.getText()));
+  }
+  if (ts.isIdentifier(callee)) {
+    const sym = resolveSymbol(cx.checker, callee);
+    if (isGlobal(sym, 'Number')) return numberCall(cx, node);
+    if (isGlobal(sym, 'BigInt')) return toBigint(cx, node);
+    const fn = sym && cx.module.functions.get(sym);
+    if (fn) return inlineCall(cx, node, fn);
+  }
+  return cx.report(diag.unsupportedCall(node, callee.getText()));
+}
+
+function intArgs(cx: Lowering, node: ts.CallExpression, n: number): IntVal[] | undefined {
+  if (node.arguments.length !== n) {
+    cx.report(diag.badArgument(node, `expected ${n} arguments`));
+    return undefined;
+  }
+  const vals = node.arguments.map((a) => cx.expr(a));
+  if (vals.some((v) => v.k === 'bad')) return undefined;
+  for (let i = 0; i < n; i++) {
+    if (vals[i]!.k !== 'int') {
+      cx.report(diag.badArgument(node.arguments[i]!, 'an integer is expected'));
+      return undefined;
+    }
+  }
+  return vals as IntVal[];
+}
+
+function mathCall(cx: Lowering, node: ts.CallExpression, method: string): Val {
+  if (method === 'imul') {
+    const args = intArgs(cx, node, 2);
+    if (!args) return { k: 'bad' };
+    // ToInt32(a) * ToInt32(b) mod 2^32, read as int32: a 32-bit multiply of the low words.
+    const r = cx.alu('mul', 32, args[0]!.reg, cx.operand(args[1]!));
+    const d = cx.newReg();
+    cx.emit({ op: 'sext', bits: 32, dst: d, a: r });
+    return { k: 'int', reg: d, range: typeRange({ kind: 'int', name: 'i32', size: 4, signed: true, bigEndian: false }) };
+  }
+  if (method === 'min' || method === 'max') {
+    const args = intArgs(cx, node, 2);
+    if (!args) return { k: 'bad' };
+    const [a, b] = args as [IntVal, IntVal];
+    if (a.range.big || b.range.big) return cx.report(diag.unsupportedCall(node, `Math.${method} on bigint`));
+    const unsigned = a.range.lo >= 0n && b.range.lo >= 0n;
+    const r = cx.copy(a.reg);
+    const take = cx.newBlock();
+    const join = cx.newBlock();
+    cx.branch(method === 'min' ? (unsigned ? 'ugt' : 'sgt') : unsigned ? 'ult' : 'slt', a.reg, { reg: b.reg }, take, join);
+    cx.setBlock(take);
+    cx.emit({ op: 'mov', dst: r, src: b.reg });
+    cx.jump(join);
+    cx.setBlock(join);
+    const pick = (x: bigint, y: bigint, m: 'min' | 'max'): bigint => ((m === 'min' ? x < y : x > y) ? x : y);
+    return { k: 'int', reg: r, range: exact(false, pick(a.range.lo, b.range.lo, method), pick(a.range.hi, b.range.hi, method)) };
+  }
+  return cx.report(diag.unsupportedCall(node, `Math.${method}`));
+}
+
+function bigintCall(cx: Lowering, node: ts.CallExpression, method: string): Val {
+  if (method !== 'asUintN' && method !== 'asIntN') return cx.report(diag.unsupportedCall(node, `BigInt.${method}`));
+  if (node.arguments.length !== 2) return cx.report(diag.badArgument(node, 'expected (bits, value)'));
+  const bits = cx.module.constantValue(node.arguments[0]!);
+  if (bits === undefined || bits < 1n || bits > 64n) return cx.report(diag.badArgument(node.arguments[0]!, 'the bit count must be a constant in 1..64'));
+  const v = cx.expr(node.arguments[1]!);
+  if (v.k === 'bad') return v;
+  if (v.k !== 'int' || !v.range.big) return cx.report(diag.badArgument(node.arguments[1]!, 'a bigint is expected'));
+  return asN(cx, v, Number(bits), method === 'asIntN');
+}
+
+function numberCall(cx: Lowering, node: ts.CallExpression): Val {
+  const args = intArgs(cx, node, 1);
+  if (!args) return { k: 'bad' };
+  const v = args[0]!;
+  if (!v.range.big) return v;
+  if (v.range.wrapped || v.range.lo <= -TWO53 || v.range.hi >= TWO53) return cx.report(diag.lossyNumber(node));
+  return { k: 'int', reg: v.reg, range: { ...v.range, big: false } };
+}
+
+function toBigint(cx: Lowering, node: ts.CallExpression): Val {
+  const args = intArgs(cx, node, 1);
+  if (!args) return { k: 'bad' };
+  const v = args[0]!;
+  return { k: 'int', reg: v.reg, range: { ...v.range, big: true }, c: v.c };
+}
+
+/** ctx.header(T, offset): a view of T at offset, or null when the packet is shorter. */
+function headerCall(cx: Lowering, node: ts.CallExpression, ctx: Extract<Val, { k: 'ctx' }>): Val {
+  if (node.arguments.length !== 2) return cx.report(diag.badArgument(node, 'expected (type, offset)'));
+  const type = cx.module.descriptors.evaluate(node.arguments[0]!);
+  if (!type || type.kind === 'int') return cx.report(diag.notAStruct(node.arguments[0]!));
+  const off = cx.expr(node.arguments[1]!);
+  if (off.k === 'bad') return off;
+  if (off.k !== 'int' || off.range.big) return cx.report(diag.badArgument(node.arguments[1]!, 'the offset is a number'));
+  if (!within(off.range, exact(false, 0n, 0xffffn))) return cx.report(diag.badArgument(node.arguments[1]!, `the offset must be in 0..65535 (it is in ${off.range.lo}..${off.range.hi})`));
+  const pp = PACKET_POINTERS[ctx.ctx];
+  const data = cx.newReg();
+  const end = cx.newReg();
+  cx.emit({ op: 'load', size: 4, signed: false, dst: data, base: { reg: ctx.reg }, off: pp.data });
+  cx.emit({ op: 'load', size: 4, signed: false, dst: end, base: { reg: ctx.reg }, off: pp.dataEnd });
+  const start = cx.alu('add', 64, data, cx.operand(off));
+  const limit = cx.alu('add', 64, start, { imm: BigInt(type.size) });
+  const result = cx.newReg();
+  const ok = cx.newBlock();
+  const fail = cx.newBlock();
+  const join = cx.newBlock();
+  cx.branch('ugt', limit, { reg: end }, fail, ok);
+  cx.setBlock(ok);
+  cx.emit({ op: 'mov', dst: result, src: start });
+  cx.jump(join);
+  cx.setBlock(fail);
+  cx.emit({ op: 'const', dst: result, value: 0n });
+  cx.jump(join);
+  cx.setBlock(join);
+  return { k: 'ptr', base: { reg: result }, off: 0, to: type, space: 'packet', nullable: true, cell: false };
+}
+
+/** Lay out a value of `type` from an expression: a literal is written in place, a view copied. */
+export function storeInit(cx: Lowering, base: Base, off: number, type: DType, expr: ts.Expression): void {
+  const e = skipParens(expr);
+  if (type.kind === 'struct' && ts.isObjectLiteralExpression(e)) {
+    for (const p of e.properties) {
+      if (ts.isPropertyAssignment(p) && (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name))) {
+        const f = type.layout.find((x) => x.name === (p.name as ts.Identifier).text);
+        if (f) storeInit(cx, base, off + f.offset, f.type, p.initializer);
+        else cx.report(diag.badArgument(p, `'${p.name.text}' is not a field of ${type.name}`));
+      } else if (ts.isShorthandPropertyAssignment(p)) {
+        const f = type.layout.find((x) => x.name === p.name.text);
+        if (f) storeInit(cx, base, off + f.offset, f.type, p.name);
+        else cx.report(diag.badArgument(p, `'${p.name.text}' is not a field of ${type.name}`));
+      } else cx.report(diag.unsupportedSyntax(p));
+    }
+    return;
+  }
+  if (type.kind === 'array' && ts.isArrayLiteralExpression(e)) {
+    if (e.elements.length > type.length) cx.report(diag.badArgument(e, `at most ${type.length} elements`));
+    e.elements.slice(0, type.length).forEach((el, i) => storeInit(cx, base, off + i * type.element.size, type.element, el));
+    return;
+  }
+  const v = cx.expr(e);
+  if (v.k === 'bad') return;
+  if (type.kind === 'int') {
+    if (v.k !== 'int') return void cx.report(diag.badArgument(e, 'an integer is expected'));
+    cx.storeInt(base, off, type, v);
+    return;
+  }
+  if (v.k === 'ptr' && v.to.size === type.size) return copyMemory(cx, base, off, v.base, v.off, type.size);
+  cx.report(diag.badArgument(e, `a ${type.kind} is expected`));
+}
+
+/** A pointer to a value of `type` for a helper argument: a view is passed as is, anything else
+ *  is written to a zeroed stack slot (hash keys compare padding bytes too). */
+function argumentPointer(cx: Lowering, type: DType, expr: ts.Expression, what: string): Base | undefined {
+  const e = skipParens(expr);
+  if (!ts.isObjectLiteralExpression(e) && !ts.isArrayLiteralExpression(e) && type.kind !== 'int') {
+    const v = cx.expr(e);
+    if (v.k === 'bad') return undefined;
+    if (v.k === 'ptr' && v.to.size === type.size) return 'slot' in v.base && v.off === 0 ? v.base : { reg: cx.address(v.base, v.off) };
+    cx.report(diag.badArgument(e, `a ${type.kind === 'struct' ? type.name : 'view'} is expected`));
+    return undefined;
+  }
+  const slot = cx.fn.newSlot(type.size, type.kind === 'int' ? type.size : type.align, what);
+  cx.zeroSlot(slot, type.size);
+  storeInit(cx, { slot }, 0, type, e);
+  return { slot };
+}
+
+function pointerRegister(cx: Lowering, base: Base, target: number): void {
+  if ('slot' in base) cx.emit({ op: 'addr', dst: target, slot: base.slot });
+  else cx.emit({ op: 'mov', dst: target, src: base.reg });
+}
+
+function mapCall(cx: Lowering, node: ts.CallExpression, map: import('../types.ts').MapInfo, method: string): Val {
+  const args = node.arguments;
+  const expect = (n: number[]): boolean => {
+    if (n.includes(args.length)) return true;
+    cx.report(diag.badArgument(node, `${method} takes ${n.join(' or ')} arguments`));
+    return false;
+  };
+  if (method === 'lookup') {
+    if (!expect([1])) return { k: 'bad' };
+    const key = argumentPointer(cx, map.key, args[0]!, `${map.name} key`);
+    if (!key) return { k: 'bad' };
+    cx.emit({ op: 'map', dst: 1, map: map.name });
+    pointerRegister(cx, key, 2);
+    cx.emit({ op: 'call', ...helper('map_lookup_elem'), argc: 2 });
+    const r = cx.copy(0);
+    return { k: 'ptr', base: { reg: r }, off: 0, to: map.value, space: 'map', nullable: true, cell: map.value.kind === 'int' };
+  }
+  if (method === 'update') {
+    if (!expect([2, 3])) return { k: 'bad' };
+    const key = argumentPointer(cx, map.key, args[0]!, `${map.name} key`);
+    const value = argumentPointer(cx, map.value, args[1]!, `${map.name} value`);
+    const flags = args[2] ? cx.expr(args[2]) : cx.constant(0n, true);
+    if (!key || !value || flags.k !== 'int') return { k: 'bad' };
+    cx.emit({ op: 'mov', dst: 4, src: flags.reg });
+    cx.emit({ op: 'map', dst: 1, map: map.name });
+    pointerRegister(cx, key, 2);
+    pointerRegister(cx, value, 3);
+    cx.emit({ op: 'call', ...helper('map_update_elem'), argc: 4 });
+    return { k: 'int', reg: cx.copy(0), range: exact(true, -4095n, 0n) };
+  }
+  if (method === 'delete') {
+    if (!expect([1])) return { k: 'bad' };
+    const key = argumentPointer(cx, map.key, args[0]!, `${map.name} key`);
+    if (!key) return { k: 'bad' };
+    cx.emit({ op: 'map', dst: 1, map: map.name });
+    pointerRegister(cx, key, 2);
+    cx.emit({ op: 'call', ...helper('map_delete_elem'), argc: 2 });
+    return { k: 'int', reg: cx.copy(0), range: exact(true, -4095n, 0n) };
+  }
+  return cx.report(diag.unsupportedCall(node, `${map.name}.${method}`));
+}
+
+/** Inline a module function: parameters become locals, `return` jumps to the exit block. */
+function inlineCall(cx: Lowering, node: ts.CallExpression, fn: ts.FunctionDeclaration): Val {
+  const name = fn.name?.text ?? 'function';
+  if (cx.inlineStack.some((f) => f.fn === fn)) return cx.report(diag.recursion(node, name));
+  if (!fn.body) return cx.report(diag.unsupportedCall(node, name));
+  if (node.arguments.length !== fn.parameters.length) return cx.report(diag.badArgument(node, `${name} takes ${fn.parameters.length} arguments`));
+  const args = node.arguments.map((a) => cx.expr(a));
+  if (args.some((a) => a.k === 'bad')) return { k: 'bad' };
+  const saved: [ts.Symbol, Binding | undefined][] = [];
+  for (let i = 0; i < fn.parameters.length; i++) {
+    const p = fn.parameters[i]!;
+    const sym = cx.checker.getSymbolAtLocation(p.name);
+    if (!sym || !ts.isIdentifier(p.name)) return cx.report(diag.unsupportedSyntax(p));
+    const v = args[i]!;
+    saved.push([sym, cx.scope.get(sym)]);
+    const t = p.type && annotationType(cx.checker, p.type);
+    if (v.k === 'int') {
+      if (!t || t === 'bool') return cx.report(diag.missingType(p, p.name.text));
+      if (!fits(v, typeRange(t))) return cx.report(diag.doesNotFit(node.arguments[i]!, t.name, v.range.lo, v.range.hi));
+      const reg = cx.copy(v.reg);
+      cx.scope.set(sym, { kind: 'int', reg, type: t, name: p.name.text });
+    } else if (v.k === 'bool') {
+      cx.scope.set(sym, { kind: 'bool', reg: cx.copy(v.reg), name: p.name.text });
+    } else {
+      cx.scope.set(sym, { kind: 'value', val: v });
+    }
+  }
+  const returnType = fn.type ? (fn.type.kind === ts.SyntaxKind.VoidKeyword ? 'void' : annotationType(cx.checker, fn.type)) : undefined;
+  if (returnType === undefined) return cx.report(diag.missingType(fn, `${name}'s return value`));
+  const exit = cx.newBlock();
+  const result = cx.newReg();
+  cx.inlineStack.push({ exit, result, returnType, fn });
+  for (const s of fn.body.statements) cx.stmt(s);
+  cx.inlineStack.pop();
+  if (cx.open) {
+    if (returnType !== 'void') cx.report(diag.unreachableEnd(fn));
+    cx.jump(exit);
+  }
+  cx.setBlock(exit);
+  for (const [sym, b] of saved) {
+    if (b) cx.scope.set(sym, b);
+    else cx.scope.delete(sym);
+  }
+  if (returnType === 'void') return { k: 'void' };
+  if (returnType === 'bool') return { k: 'bool', reg: result };
+  return { k: 'int', reg: result, range: typeRange(returnType) };
+}

@@ -1,0 +1,227 @@
+// Module-level lowering: collect the declarations of one source file (struct descriptors, maps,
+// constants, functions, programs) and lower each program to an IR function.
+
+import ts from 'typescript';
+import * as dsl from '../dsl/index.ts';
+import { diag, type Diagnostic } from '../diagnostics.ts';
+import type { IrFunction } from '../ir/ir.ts';
+import { bpf_attach_type, bpf_map_type, bpf_prog_type } from '../../runtime/sys/constants.ts';
+import { Lowering } from './context.ts';
+import { type ContextKind, type DType, type MapInfo, Descriptors, annotationType, dslName, resolveSymbol, skipParens } from './types.ts';
+import { visitors } from './visitors.ts';
+
+export interface ProgramInfo {
+  name: string;
+  section: string;
+  progType: number;
+  attachType: number;
+  context: ContextKind;
+  decl: ts.FunctionDeclaration;
+}
+
+export interface LoweredProgram {
+  info: ProgramInfo;
+  ir: IrFunction;
+}
+
+const MAP_KINDS: Record<string, { kind: MapInfo['kind']; type: number }> = {
+  hashMap: { kind: 'hash', type: bpf_map_type.BPF_MAP_TYPE_HASH },
+  perCpuHashMap: { kind: 'percpu_hash', type: bpf_map_type.BPF_MAP_TYPE_PERCPU_HASH },
+  arrayMap: { kind: 'array', type: bpf_map_type.BPF_MAP_TYPE_ARRAY },
+  perCpuArrayMap: { kind: 'percpu_array', type: bpf_map_type.BPF_MAP_TYPE_PERCPU_ARRAY },
+};
+export const mapTypeNumber = (kind: MapInfo['kind']): number => Object.values(MAP_KINDS).find((m) => m.kind === kind)!.type;
+
+const CONTEXTS: Record<string, { context: ContextKind; section: string; progType: number; attachType: number }> = {
+  TcContext: { context: 'tc', section: 'tc', progType: bpf_prog_type.BPF_PROG_TYPE_SCHED_CLS, attachType: 0 },
+  XdpContext: { context: 'xdp', section: 'xdp', progType: bpf_prog_type.BPF_PROG_TYPE_XDP, attachType: bpf_attach_type.BPF_XDP },
+};
+
+export class ModuleInfo {
+  readonly diagnostics: Diagnostic[] = [];
+  readonly maps = new Map<ts.Symbol, MapInfo>();
+  readonly functions = new Map<ts.Symbol, ts.FunctionDeclaration>();
+  readonly programs: ProgramInfo[] = [];
+  readonly descriptors: Descriptors;
+  readonly mapOrder: MapInfo[] = [];
+
+  constructor(
+    readonly checker: ts.TypeChecker,
+    readonly sourceFile: ts.SourceFile,
+  ) {
+    this.descriptors = new Descriptors(checker, (node, why) => this.diagnostics.push(diag.badStruct(node, why)), (e) => this.constantValue(e));
+  }
+
+  descriptor(sym: ts.Symbol): DType | undefined {
+    const decl = sym.valueDeclaration;
+    if (!decl || !ts.isVariableDeclaration(decl) || !decl.initializer || !ts.isIdentifier(decl.name)) return undefined;
+    const init = skipParens(decl.initializer);
+    if (!ts.isCallExpression(init)) return undefined;
+    const callee = dslName(resolveSymbol(this.checker, init.expression));
+    if (callee !== 'struct' && callee !== 'array') return undefined;
+    return this.descriptors.evaluate(decl.name);
+  }
+
+  /** A module-level `const NAME = <constant expression>`. */
+  constantOf(sym: ts.Symbol): { value: bigint; big: boolean } | undefined {
+    const decl = sym.valueDeclaration;
+    if (!decl || !ts.isVariableDeclaration(decl) || !decl.initializer) return undefined;
+    if (!(ts.getCombinedNodeFlags(decl) & ts.NodeFlags.Const)) return undefined;
+    if (!ts.isSourceFile(decl.parent.parent.parent)) return undefined;
+    const value = this.constantValue(decl.initializer);
+    if (value === undefined) return undefined;
+    const t = this.checker.getTypeAtLocation(decl.initializer);
+    return { value, big: (t.flags & (ts.TypeFlags.BigInt | ts.TypeFlags.BigIntLiteral)) !== 0 };
+  }
+
+  /** Evaluate a constant expression (literals, module constants, DSL constants, + - * << | & ~). */
+  constantValue(e: ts.Expression, depth = 0): bigint | undefined {
+    if (depth > 32) return undefined;
+    e = skipParens(e);
+    if (ts.isNumericLiteral(e)) return /^[0-9xXa-fA-FoObB_]+$/.test(e.text) ? BigInt(e.text.replace(/_/g, '')) : undefined;
+    if (ts.isBigIntLiteral(e)) return BigInt(e.text.replace(/_/g, '').slice(0, -1));
+    if (ts.isPrefixUnaryExpression(e)) {
+      const v = this.constantValue(e.operand, depth + 1);
+      if (v === undefined) return undefined;
+      if (e.operator === ts.SyntaxKind.MinusToken) return -v;
+      if (e.operator === ts.SyntaxKind.PlusToken) return v;
+      return undefined;
+    }
+    if (ts.isBinaryExpression(e)) {
+      const a = this.constantValue(e.left, depth + 1);
+      const b = this.constantValue(e.right, depth + 1);
+      if (a === undefined || b === undefined) return undefined;
+      switch (e.operatorToken.kind) {
+        case ts.SyntaxKind.PlusToken:
+          return a + b;
+        case ts.SyntaxKind.MinusToken:
+          return a - b;
+        case ts.SyntaxKind.AsteriskToken:
+          return a * b;
+        case ts.SyntaxKind.LessThanLessThanToken:
+          return b >= 0n && b < 32n && a >= 0n && a << b < 1n << 31n ? a << b : undefined;
+      }
+      return undefined;
+    }
+    if (ts.isIdentifier(e)) {
+      const sym = resolveSymbol(this.checker, e);
+      const name = dslName(sym);
+      if (name) {
+        const v = (dsl as Record<string, unknown>)[name];
+        return typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : typeof v === 'bigint' ? v : undefined;
+      }
+      const decl = sym?.valueDeclaration;
+      if (decl && ts.isVariableDeclaration(decl) && decl.initializer && ts.getCombinedNodeFlags(decl) & ts.NodeFlags.Const)
+        return this.constantValue(decl.initializer, depth + 1);
+    }
+    return undefined;
+  }
+
+  collect(): void {
+    for (const s of this.sourceFile.statements) {
+      if (ts.isImportDeclaration(s) || ts.isTypeAliasDeclaration(s) || ts.isInterfaceDeclaration(s) || ts.isEmptyStatement(s)) continue;
+      if (ts.isFunctionDeclaration(s)) {
+        this.collectFunction(s);
+        continue;
+      }
+      if (ts.isVariableStatement(s)) {
+        for (const d of s.declarationList.declarations) this.collectVariable(d, s);
+        continue;
+      }
+      if (ts.isExportDeclaration(s)) continue;
+      this.diagnostics.push(diag.badGlobal(s, ts.SyntaxKind[s.kind]!));
+    }
+    if (this.programs.length === 0) this.diagnostics.push(diag.noPrograms(this.sourceFile));
+  }
+
+  private collectFunction(f: ts.FunctionDeclaration): void {
+    const sym = f.name && this.checker.getSymbolAtLocation(f.name);
+    if (!sym || !f.name) return void this.diagnostics.push(diag.badGlobal(f, 'a function needs a name'));
+    const exported = f.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+    const first = f.parameters[0];
+    const ctxName = first?.type && ts.isTypeReferenceNode(first.type) ? dslName(resolveSymbol(this.checker, first.type.typeName)) : undefined;
+    const ctx = ctxName ? CONTEXTS[ctxName] : undefined;
+    if (exported && ctx) {
+      if (f.parameters.length !== 1) return void this.diagnostics.push(diag.badProgram(f, 'a program takes exactly one parameter, its context'));
+      const tag = ts.getJSDocTags(f).find((t) => t.tagName.text === 'section');
+      const section = typeof tag?.comment === 'string' ? tag.comment.trim() : ctx.section;
+      this.programs.push({ name: f.name.text, section, progType: ctx.progType, attachType: ctx.attachType, context: ctx.context, decl: f });
+      return;
+    }
+    this.functions.set(sym, f);
+  }
+
+  private collectVariable(d: ts.VariableDeclaration, s: ts.VariableStatement): void {
+    if (!ts.isIdentifier(d.name)) return void this.diagnostics.push(diag.badGlobal(d, 'destructuring'));
+    const isConst = (s.declarationList.flags & ts.NodeFlags.Const) !== 0;
+    if (!isConst) return void this.diagnostics.push(diag.badGlobal(d, `'let ${d.name.text}' (mutable globals are not supported yet)`));
+    const init = d.initializer && skipParens(d.initializer);
+    if (!init) return void this.diagnostics.push(diag.badGlobal(d, 'a constant needs a value'));
+    const sym = this.checker.getSymbolAtLocation(d.name)!;
+    if (ts.isCallExpression(init)) {
+      const callee = dslName(resolveSymbol(this.checker, init.expression));
+      if (callee && MAP_KINDS[callee]) return this.collectMap(d.name.text, sym, init, MAP_KINDS[callee]!.kind);
+      if (callee === 'struct' || callee === 'array') {
+        this.descriptors.evaluate(d.name);
+        return;
+      }
+    }
+    if (this.constantValue(init) !== undefined) return;
+    this.diagnostics.push(diag.badGlobal(d, `'${d.name.text}' is neither a map, a descriptor nor a constant`));
+  }
+
+  private collectMap(name: string, sym: ts.Symbol, call: ts.CallExpression, kind: MapInfo['kind']): void {
+    const opts = call.arguments[0] && skipParens(call.arguments[0]);
+    if (!opts || !ts.isObjectLiteralExpression(opts)) return void this.diagnostics.push(diag.badMap(call, 'the options must be an object literal'));
+    const info: MapInfo = { name, kind, key: dsl.u32, value: dsl.u32, maxEntries: 0, flags: 0, pinning: 0 };
+    let hasKey = kind === 'array' || kind === 'percpu_array';
+    let hasValue = false;
+    for (const p of opts.properties) {
+      if (!ts.isPropertyAssignment(p) || !ts.isIdentifier(p.name)) {
+        this.diagnostics.push(diag.badMap(p, 'options are `name: value`'));
+        continue;
+      }
+      const key = p.name.text;
+      if (key === 'key' || key === 'value') {
+        const t = this.descriptors.evaluate(p.initializer);
+        if (!t) this.diagnostics.push(diag.badMap(p.initializer, `the ${key} is not a type descriptor`));
+        else if (key === 'key') {
+          info.key = t;
+          hasKey = true;
+        } else {
+          info.value = t;
+          hasValue = true;
+        }
+      } else if (key === 'maxEntries' || key === 'flags') {
+        const v = this.constantValue(p.initializer);
+        if (v === undefined || v < 0n || v >= 1n << 32n) this.diagnostics.push(diag.badMap(p.initializer, `${key} must be a constant u32`));
+        else info[key] = Number(v);
+      } else if (key === 'pinning') {
+        if (ts.isStringLiteral(p.initializer) && (p.initializer.text === 'name' || p.initializer.text === 'none')) info.pinning = p.initializer.text === 'name' ? 1 : 0;
+        else this.diagnostics.push(diag.badMap(p.initializer, "pinning is 'name' or 'none'"));
+      } else this.diagnostics.push(diag.badMap(p, `unknown option '${key}'`));
+    }
+    if (!hasKey || !hasValue || info.maxEntries === 0) return void this.diagnostics.push(diag.badMap(call, 'key, value and maxEntries > 0 are required'));
+    this.maps.set(sym, info);
+    this.mapOrder.push(info);
+  }
+
+  lowerProgram(p: ProgramInfo): LoweredProgram {
+    const cx = new Lowering(p.name, this, visitors);
+    const f = p.decl;
+    const ctxSym = this.checker.getSymbolAtLocation(f.parameters[0]!.name)!;
+    cx.ctxReg = cx.copy(1);
+    cx.scope.set(ctxSym, { kind: 'value', val: { k: 'ctx', reg: cx.ctxReg, ctx: p.context } });
+    const rt = f.type && annotationType(this.checker, f.type);
+    if (!rt || rt === 'bool' || rt.size === 8) this.diagnostics.push(diag.badProgram(f.type ?? f, 'the return type must be a 32-bit integer type (i32 or u32)'));
+    cx.returnType = rt && rt !== 'bool' && rt.size !== 8 ? rt : dsl.i32;
+    if (f.body) for (const s of f.body.statements) cx.stmt(s);
+    if (cx.open) {
+      this.diagnostics.push(diag.unreachableEnd(f));
+      const r = cx.constant(0n, false);
+      if (r.k === 'int') cx.terminate({ op: 'ret', value: r.reg });
+    }
+    cx.fn.prune();
+    return { info: p, ir: cx.fn };
+  }
+}

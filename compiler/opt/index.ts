@@ -1,0 +1,18 @@
+// The optimisation pipeline: folding and copy propagation, dead-code elimination and CFG
+// simplification, repeated until nothing changes (bounded, each pass only shrinks or rewrites).
+
+import type { IrFunction } from '../ir/ir.ts';
+import { simplifyCfg } from './cfg.ts';
+import { eliminateDeadCode } from './dce.ts';
+import { foldBlocks } from './fold.ts';
+import { eliminateDeadStores } from './stores.ts';
+
+export function optimise(f: IrFunction): void {
+  for (let round = 0; round < 16; round++) {
+    let changed = simplifyCfg(f);
+    changed = foldBlocks(f) || changed;
+    changed = eliminateDeadCode(f) || changed;
+    changed = eliminateDeadStores(f) || changed;
+    if (!changed) break;
+  }
+}

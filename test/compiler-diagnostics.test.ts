@@ -1,0 +1,53 @@
+// One program per diagnostic code: compiling it reports that code (and never throws).
+
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compileFile } from '../compiler/compile.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ebpf-ts-diag-'));
+const dsl = relative(dir, resolve(fileURLToPath(new URL('.', import.meta.url)), '../compiler/dsl/index.ts'));
+const header = `import { type i32, u8, u32, u64, TcContext, array, struct, hashMap, arrayMap } from '${dsl}';\n`;
+const prog = (body: string, extra = ''): string => `${header}${extra}\nexport function p(skb: TcContext): i32 {\n${body}\n}\n`;
+
+const cases: [code: number, source: string][] = [
+  [1001, prog(`  const s = 'text'; return 0;`)],
+  [1002, prog(`  try { return 0; } catch { return 1; }`)],
+  [1005, prog(`  const a: u32 = skb.len; if (a == 3) return 1; return 0;`)],
+  [1007, prog(`  for (const k in skb) { } return 0;`)],
+  [1008, prog(`  outer: for (let i = 0; i < 2; i++) { break outer; } return 0;`)],
+  [1201, prog(`  const a: u32 = skb.len; const b: u32 = skb.mark; return (a * b * a) > 5 ? 1 : 0;`)],
+  [1202, prog(`  let x: u8 = 0; x = skb.len; return x;`)],
+  [1203, prog(`  const a = BigInt(skb.len); const w = a * a * a * a * a; return w > 5n ? 1 : 0;`)],
+  [1204, prog(`  const a: u32 = skb.len; return a / 3;`)],
+  [1205, prog(`  const a: u32 = skb.len; const b: u32 = skb.mark; return (a % b) | 0;`)],
+  [1206, prog(`  const a = BigInt(skb.len); return a << a > 0n ? 1 : 0;`)],
+  [1207, prog(`  const a = BigInt.asUintN(64, BigInt(skb.len) - 5n); const b = BigInt(skb.mark) - 7n; return a < b ? 1 : 0;`)],
+  [1208, prog(`  const a = BigInt.asUintN(64, BigInt(skb.len) << 40n); return Number(a) | 0;`)],
+  [1209, prog(`  const h = skb.header(B, 0); if (h === null) return 0; const i: u32 = skb.mark; return h.b[i];`, `const B = struct({ b: array(u8, 8) });`)],
+  [1210, prog(`  const a: u32 = skb.len; return a && 1;`)],
+  [1301, prog(`  return 0;`, `const m = hashMap({ key: u32, value: u32 });`)],
+  [1302, `${header}export function p(skb: TcContext, x: u32): i32 { return 0; }\n`],
+  [1303, prog(`  return 0;`, `let counter = 0;`)],
+  [1304, `${header}export const X = 1;\n`],
+  [1401, prog(`  const v = m.lookup({ b: [] }); return v === null ? 0 : 1;`, `const Big = struct({ b: array(u8, 600) }); const m = hashMap({ key: Big, value: u32, maxEntries: 4 });`)],
+  [1402, prog(`  return f(3);`, `function f(n: u32): u32 { return n === 0 ? 0 : f(0); }`)],
+  [1403, prog(`  const a: u32 = 1; a = 2; return a;`)],
+  [1404, prog(`  const a: u32 = skb.len; if (a > 3) return 1;`)],
+  [1501, prog(`  const a: string = 5; return 0;`)],
+];
+
+describe('diagnostics: one program per code', () => {
+  for (const [code, source] of cases) {
+    it(`EBPF${code}`, () => {
+      const path = join(dir, `diag-${code}.ts`);
+      writeFileSync(path, source);
+      const r = compileFile(path);
+      const codes = r.diagnostics.map((d) => d.code);
+      expect(codes, r.diagnostics.map((d) => `EBPF${d.code} ${d.message}`).join('\n')).toContain(code);
+      for (const d of r.diagnostics) expect(d.line).toBeGreaterThan(0);
+    });
+  }
+});
