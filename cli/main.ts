@@ -15,6 +15,13 @@ const commands: { name: string; load: () => Promise<{ register(program: Command)
   { name: 'run', load: () => import('./commands/run.ts') },
   { name: 'conformance-plugin', load: () => import('./commands/conformance.ts') },
   { name: 'demo', load: () => import('./commands/demo.ts') },
+  { name: 'compile', load: () => import('./commands/compile.ts') },
+  { name: 'load', load: () => import('./commands/load.ts') },
+  { name: 'attach', load: () => import('./commands/attach.ts') },
+  { name: 'detach', load: () => import('./commands/detach.ts') },
+  { name: 'status', load: () => import('./commands/status.ts') },
+  { name: 'map', load: () => import('./commands/map.ts') },
+  { name: 'prog', load: () => import('./commands/prog.ts') },
 ];
 
 // Register only the command being run (or all, for --help), so startup stays fast.
