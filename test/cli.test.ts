@@ -1,0 +1,85 @@
+// The CLI as a user meets it: the conformance-plugin bar, asm → ELF → disasm/run, one-line user
+// errors without stack traces, and the README's main job (`ebpf-ts demo`).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { all, describeWith, hasTool, kernelBpf } from './support/env.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const tmp = mkdtempSync(join(tmpdir(), 'ebpf-ts-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function cli(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/ebpf-ts.js'), ...args], { input, encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('ebpf-ts CLI', () => {
+  it('conformance-plugin runs the issue\'s example program', () => {
+    const r = cli(['conformance-plugin'], 'b7 00 00 00 03 00 00 00 95 00 00 00 00 00 00 00');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('0x3\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('conformance-plugin passes memory in r1/r2 and reports errors on stderr', () => {
+    // r0 = *(u8 *)(r1 + 1) + r2 ; exit
+    const prog = '71 10 01 00 00 00 00 00 0f 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00';
+    expect(cli(['conformance-plugin', 'aa  bb  11  '], prog).stdout).toBe(`0x${(0xbb + 3).toString(16)}\n`);
+    const bad = cli(['conformance-plugin'], 'zz');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('asm writes an object that disasm lists and run executes', () => {
+    const src = join(tmp, 'ret.s');
+    writeFileSync(src, 'r0 = *(u32 *)(r1 + 0x0)\nr0 += 0x1\nexit\n');
+    const obj = join(tmp, 'ret.o');
+    expect(cli(['asm', src, '-o', obj]).status).toBe(0);
+    const listing = cli(['disasm', obj]);
+    expect(listing.stdout).toContain('Disassembly of section tc');
+    expect(listing.stdout).toContain('r0 += 0x1');
+    const run = cli(['run', obj, '--packet', '00'.repeat(60), '--json']);
+    const result = JSON.parse(run.stdout) as { retval: number };
+    expect(result.retval).toBe(61); // skb->len + 1
+  });
+
+  it('user errors are one line and a non-zero exit', () => {
+    for (const args of [['disasm', join(tmp, 'missing.o')], ['run', join(tmp, 'missing.o')], ['asm', join(tmp, 'missing.s')], ['run', '/etc/hostname']]) {
+      const r = cli(args);
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^ebpf-ts: error: /);
+    }
+    const asmError = join(tmp, 'bad.s');
+    writeFileSync(asmError, 'r0 = 1\nr11 = 2\nexit\n');
+    const r = cli(['asm', asmError]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('bad.s:2:');
+  });
+
+  it('demo --vm-only compiles the example and runs it in the VM', () => {
+    const r = cli(['demo', '--vm-only']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/ARP broadcast\s+42 B → TC_ACT_SHOT/);
+    expect(r.stdout).toMatch(/0x0800 IPv4\s+4\s+400/);
+  });
+});
+
+describeWith(all(kernelBpf(), hasTool('ip'), hasTool('ping')), 'ebpf-ts demo in the kernel', () => {
+  it('attaches between two namespaces, counts real traffic and leaves nothing behind', () => {
+    const before = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    const r = cli(['demo']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('5 packets transmitted, 5 received');
+    const kernelTable = r.stdout.split('kernel counters')[1] ?? '';
+    const ipv4 = /0x0800 IPv4\s+(\d+)/.exec(kernelTable);
+    expect(Number(ipv4?.[1])).toBeGreaterThanOrEqual(8); // 5 echo requests + 3 datagrams
+    expect(r.stdout).toContain('nothing left behind');
+    expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(before);
+  });
+});
