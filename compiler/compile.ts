@@ -25,6 +25,7 @@ import { optimise } from './opt/index.ts';
 import { simplifyCfg } from './opt/cfg.ts';
 import { allocateRegisters, layoutFrame } from './regalloc/allocate.ts';
 import { writeObject } from './elf/writer.ts';
+import { BPF_F_RDONLY_PROG, bpf_map_type } from '../runtime/sys/constants.ts';
 import { linesFromSource } from './elf/writer.ts';
 
 export interface CompileOptions {
@@ -93,6 +94,7 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
       };
       object.maps.push(spec);
     }
+    layoutGlobals(module, object, (t) => btfType(btf, t, typeIds));
     for (const p of module.programs) {
       const lowered = module.lowerProgram(p);
       const f = lowered.ir;
@@ -131,6 +133,41 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
   let elf: Buffer | undefined;
   if (opts.elf && !failed) elf = writeObject(object);
   return { object, elf, diagnostics, js, ir: irDumps, failed };
+}
+
+/** Place every rodata/global in its section (C alignment), and describe each section as a
+ *  global-data map (one array entry holding the whole section) with its variables. */
+function layoutGlobals(module: ModuleInfo, object: ObjectSpec, typeId: (t: DType) => number): void {
+  for (const section of ['.rodata', '.data', '.bss'] as const) {
+    const members = [...module.globals.values()].filter((g) => g.section === section);
+    if (members.length === 0) continue;
+    let size = 0;
+    for (const g of members) {
+      const align = g.type.kind === 'int' ? g.type.size : g.type.align;
+      g.offset = Math.ceil(size / align) * align;
+      size = g.offset + g.type.size;
+    }
+    size = Math.ceil(size / 8) * 8;
+    const initialValue = Buffer.alloc(size);
+    for (const g of members) {
+      initialValue.set(g.init, g.offset);
+      object.variables.push({ name: g.name, section, offset: g.offset, size: g.type.size, typeId: typeId(g.type) });
+    }
+    object.maps.push({
+      name: section,
+      type: bpf_map_type.BPF_MAP_TYPE_ARRAY,
+      keySize: 4,
+      valueSize: size,
+      maxEntries: 1,
+      flags: section === '.rodata' ? BPF_F_RDONLY_PROG : 0,
+      pinning: 0,
+      keyTypeId: 0,
+      valueTypeId: 0,
+      section,
+      initialValue: section === '.bss' ? undefined : initialValue,
+      readOnly: section === '.rodata',
+    });
+  }
 }
 
 /** The BTF of a DSL type (ints, arrays, structs), deduplicated per compilation. */

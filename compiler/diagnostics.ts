@@ -103,6 +103,10 @@ export const diag = {
     at(node, 1406, `This value may be null here.`, "Check it first: 'if (v === null) return …'."),
   badArgument: (node: ts.Node, why: string) => at(node, 1407, `Invalid argument: ${why}.`, 'Check the DSL signature of the call.'),
   notAssignable: (node: ts.Node) => at(node, 1408, `This expression cannot be assigned to.`, 'Assign to a local variable, a struct field or an array element.'),
+  stalePacketView: (node: ts.Node) =>
+    at(node, 1409, `This packet view was taken before a helper that may move or resize the packet, so it is no longer valid.`, 'Take the view again with skb.header(...) after the call.'),
+  readOnlyGlobal: (node: ts.Node) => at(node, 1410, `This is read-only data (rodata) and cannot be written.`, 'Declare it with global(T, init) to make it writable.'),
+  wrongContext: (node: ts.Node, what: string, ctx: string) => at(node, 1411, `'${what}' cannot be called from a ${ctx} program.`, 'See the helper table in compiler/frontend/helpers.ts for the program types of each helper.'),
 
   // 15xx: TypeScript's own errors, passed through
   typescript: (d: ts.Diagnostic): Diagnostic => {

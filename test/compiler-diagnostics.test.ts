@@ -9,11 +9,12 @@ import { compileFile } from '../compiler/compile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-ts-diag-'));
 const dsl = relative(dir, resolve(fileURLToPath(new URL('.', import.meta.url)), '../compiler/dsl/index.ts'));
-const header = `import { type i32, u8, u32, u64, TcContext, array, struct, hashMap, arrayMap } from '${dsl}';\n`;
+const header = `import { type i32, u8, u32, u64, TcContext, XdpContext, array, struct, hashMap, arrayMap, rodata, global, local, fetchAdd, loadBytes, storeBytes } from '${dsl}';\n`;
 const prog = (body: string, extra = ''): string => `${header}${extra}\nexport function p(skb: TcContext): i32 {\n${body}\n}\n`;
 
 const cases: [code: number, source: string][] = [
-  [1001, prog(`  const s = 'text'; return 0;`)],
+  [1001, prog(`  const f = () => 1; return 0;`)],
+  [1106, prog(`  const s = 'text'; return 0;`)],
   [1002, prog(`  try { return 0; } catch { return 1; }`)],
   [1005, prog(`  const a: u32 = skb.len; if (a == 3) return 1; return 0;`)],
   [1007, prog(`  for (const k in skb) { } return 0;`)],
@@ -36,6 +37,21 @@ const cases: [code: number, source: string][] = [
   [1402, prog(`  return f(3);`, `function f(n: u32): u32 { return n === 0 ? 0 : f(0); }`)],
   [1403, prog(`  const a: u32 = 1; a = 2; return a;`)],
   [1404, prog(`  const a: u32 = skb.len; if (a > 3) return 1;`)],
+  [1003, prog(`  return Date.now() > 0 ? 1 : 0;`)],
+  [1004, prog(`  const h = skb.header(B, 0); if (h === null) return 0; return h < 3 ? 1 : 0;`, `const B = struct({ b: u8 });`)],
+  [1006, prog(`  return parseInt('3');`)],
+  [1101, prog(`  let x: symbol = Symbol(); return 0;`)],
+  [1102, prog(`  let x = null; return 0;`)],
+  [1103, prog(`  const x = 1.5; return 0;`)],
+  [1104, prog(`  const v = local(u32); return 0;`)],
+  [1105, prog(`  return 0;`, `const S = struct({ a: 'x' as unknown as typeof u8 });`)],
+  [1405, `${header}export function p(skb: TcContext): i32 {\n  if (skb.len > 3) break;\n  return 0;\n}\n`],
+  [1406, prog(`  const h = skb.header(B, 0); return h!.b;`, `const B = struct({ b: u8 });`)],
+  [1407, prog(`  const v = m.lookup(1); if (v === null) return 0; fetchAdd(v, 'a', 1n); return 0;`, `const V = struct({ a: u32 }); const m = hashMap({ key: u32, value: V, maxEntries: 2 });`)],
+  [1408, prog(`  const h = skb.header(B, 0); if (h === null) return 0; h.b.length = 3; return 0;`, `const B = struct({ b: array(u8, 4) });`)],
+  [1409, prog(`  const h = skb.header(B, 0); if (h === null) return 0; const s = local(B); storeBytes(skb, 0, s); return h.b;`, `const B = struct({ b: u8 });`)],
+  [1410, prog(`  T[0] = 3; return 0;`, `const T = rodata(array(u8, 2), [1, 2]);`)],
+  [1411, `${header}const B = struct({ b: array(u8, 4) });\nexport function p(ctx: XdpContext): i32 {\n  const s = local(B); return loadBytes(ctx as never, 0, s);\n}\n`],
   [1501, prog(`  const a: string = 5; return 0;`)],
 ];
 

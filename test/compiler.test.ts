@@ -48,3 +48,20 @@ describe('compiler corpus: Node vs VM vs kernel', () => {
     });
   }
 });
+
+// Programs whose helpers the VM does not model as this kernel does yet: Node vs kernel only.
+const kernelOnlyDir = join(fileURLToPath(new URL('.', import.meta.url)), 'compiler', 'kernel-only');
+describe.skipIf(!kernel.ok)('compiler: Node vs kernel (helpers the VM lags on)', () => {
+  for (const file of readdirSync(kernelOnlyDir).filter((f) => f.endsWith('.ts')).sort()) {
+    it(file, async () => {
+      const path = join(kernelOnlyDir, file);
+      const compiled = compileOrThrow(path);
+      for (const prog of compiled.object.programs) {
+        for (const [n, packet] of testPackets().entries()) {
+          const node = await runNode(path, prog.name, packet);
+          expect(runKernel(compiled.object, prog.name, packet), `${file}: ${prog.name}: packet ${n}: kernel vs Node`).toEqual(node);
+        }
+      }
+    });
+  }
+});

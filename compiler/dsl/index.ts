@@ -139,8 +139,26 @@ function writeInt(dv: DataView, off: number, t: IntType, v: number | bigint): vo
   else dv.setUint32(off, n >>> 0, le);
 }
 
+/** Where each live view (struct, array or Cell) points: what helpers taking a buffer read in Node. */
+const memoryOfView = new WeakMap<object, { type: Type; bytes: Uint8Array; offset: number }>();
+
+/** The bytes behind a view, a Cell or a stack buffer (Node only; helpers use it). */
+export function memoryOf(v: object): { type: Type; bytes: Uint8Array; offset: number } {
+  const m = memoryOfView.get(v);
+  if (!m) throw new TypeError('not a view of BPF memory');
+  return m;
+}
+const remember = <V extends object>(v: V, type: Type, bytes: Uint8Array, offset: number): V => {
+  memoryOfView.set(v, { type, bytes, offset });
+  return v;
+};
+
 /** A live view of `type` at `offset` in `bytes`. */
 export function view<T extends Type>(type: T, bytes: Uint8Array, offset = 0): Value<T> {
+  if (type.kind !== 'int') return remember(viewOf(type, bytes, offset) as object, type, bytes, offset) as Value<T>;
+  return viewOf(type, bytes, offset);
+}
+function viewOf<T extends Type>(type: T, bytes: Uint8Array, offset = 0): Value<T> {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (type.kind === 'int') return readInt(dv, offset, type) as Value<T>;
   if (type.kind === 'array') {
@@ -195,14 +213,14 @@ export function encode<T extends Type>(type: T, value: Init<T> | Value<T>): Uint
 }
 /** A cell (live reference) over an integer at `offset`. */
 function cell(type: IntType, bytes: Uint8Array, offset: number): Cell<number | bigint> {
-  return {
+  return remember({
     get value() {
       return view(type, bytes, offset) as number | bigint;
     },
     set value(v) {
       store(type, bytes, offset, v);
     },
-  };
+  }, type, bytes, offset);
 }
 function ref<T extends Type>(type: T, bytes: Uint8Array): Ref<T> {
   return (type.kind === 'int' ? cell(type, bytes, 0) : view(type, bytes, 0)) as Ref<T>;
@@ -308,8 +326,8 @@ export function perCpuArrayMap<V extends Type>(options: Omit<MapOptions<IntType<
 // typed view: null when the packet is too short, as the compiled check against data_end.
 
 abstract class PacketContext {
-  /** The packet bytes (Node only). */
-  readonly packet: Uint8Array;
+  /** The packet bytes (Node only); helpers that resize the packet replace them. */
+  packet: Uint8Array;
   constructor(packet: Uint8Array) {
     this.packet = packet;
   }
@@ -322,6 +340,14 @@ abstract class PacketContext {
 
 /** struct __sk_buff, for tc programs (BPF_PROG_TYPE_SCHED_CLS). */
 export class TcContext extends PacketContext {
+  /** skb->protocol (host order), taken from the EtherType as BPF_PROG_TEST_RUN does (Node only). */
+  protocol: number;
+  /** skb->encapsulation, set by bpf_skb_adjust_room with an ENCAP flag (Node only). */
+  encapsulation = false;
+  constructor(packet: Uint8Array) {
+    super(packet);
+    this.protocol = packet.length >= 14 ? (packet[12]! << 8) | packet[13]! : 0;
+  }
   /** skb->len. */
   get len(): u32 {
     return this.packet.length;
@@ -340,3 +366,225 @@ export const XDP_DROP = 1;
 export const XDP_PASS = 2;
 export const XDP_TX = 3;
 export const XDP_REDIRECT = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Global data. `rodata(T, init)` is a constant table in .rodata (read-only in BPF: the compiler
+// refuses writes), `global(T, init?)` a variable in .data (or .bss without an initialiser). Both
+// give the same live reference a map lookup gives: a view for structs and arrays, a Cell for an
+// integer. The initialiser is a literal (integers, array and object literals, module constants).
+
+export function rodata<T extends Type>(type: T, init: Init<T>): Readonly<Ref<T>> {
+  return ref(type, encode(type, init));
+}
+export function global<T extends Type>(type: T, init?: Init<T>): Ref<T> {
+  return ref(type, init === undefined ? new Uint8Array(type.size) : encode(type, init));
+}
+/** A zeroed buffer of `type` on the BPF stack (a fresh view in Node): for helpers that fill memory. */
+export function local<T extends StructType<any> | ArrayType<any>>(type: T): Value<T> {
+  return view(type, new Uint8Array(type.size), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atomics (BPF_ATOMIC on map values and global data).
+
+type IntFields<V> = { [K in keyof V]: V[K] extends number | bigint ? K : never }[keyof V];
+
+/** Atomically add `n` to `obj[field]` (a 32- or 64-bit field of a map value, global or Cell) and
+ *  return the old value: BPF_ATOMIC | BPF_FETCH | BPF_ADD. The sum wraps like a store. */
+export function fetchAdd<V extends object, K extends IntFields<V>>(obj: V, field: K, n: V[K]): V[K] {
+  const old = obj[field];
+  (obj as Record<K, unknown>)[field] = typeof old === 'bigint' ? BigInt.asUintN(64, old + (n as bigint)) : (old as number) + (n as number);
+  return old;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BPF helpers (the compiler's table: compiler/frontend/helpers.ts). Each is the kernel helper's
+// behaviour on a BPF_PROG_TEST_RUN skb (linear, CHECKSUM_NONE, no GSO), Linux 6.18.
+
+/** The errnos helpers return (negated). */
+export const Errno = { EFAULT: 14, EINVAL: 22, ENOMEM: 12, EALREADY: 114, ENOTSUPP: 524 } as const;
+const { EFAULT, ENOMEM, EALREADY, ENOTSUPP } = Errno;
+const EINVAL_N = Errno.EINVAL;
+export const BPF_F_RECOMPUTE_CSUM = 1n;
+export const BPF_F_INVALIDATE_HASH = 2n;
+export const BPF_F_PSEUDO_HDR = 0x10n;
+export const BPF_F_MARK_MANGLED_0 = 0x20n;
+export const BPF_F_INGRESS = 1n;
+export const BPF_ADJ_ROOM_NET = 0;
+export const BPF_ADJ_ROOM_MAC = 1;
+export const BPF_F_ADJ_ROOM_FIXED_GSO = 1n;
+export const BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 = 2n;
+export const BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 = 4n;
+export const BPF_F_ADJ_ROOM_ENCAP_L4_GRE = 8n;
+export const BPF_F_ADJ_ROOM_ENCAP_L4_UDP = 16n;
+export const BPF_F_ADJ_ROOM_NO_CSUM_RESET = 32n;
+export const BPF_F_ADJ_ROOM_DECAP_L3_IPV4 = 128n;
+export const BPF_F_ADJ_ROOM_DECAP_L3_IPV6 = 256n;
+
+const bytesOf = (v: object): Uint8Array => {
+  const m = memoryOf(v);
+  return m.bytes.subarray(m.offset, m.offset + m.type.size);
+};
+
+/** bpf_ktime_get_ns. */
+export function ktimeGetNs(): u64 {
+  return process.hrtime.bigint();
+}
+/** bpf_get_prandom_u32. */
+export function getPrandomU32(): u32 {
+  return (Math.random() * 2 ** 32) >>> 0;
+}
+/** bpf_skb_load_bytes(skb, offset, buf, sizeof buf): 0, or -EFAULT (buf zeroed) past the end. */
+export function loadBytes(skb: TcContext, offset: u32, buf: object): i32 {
+  const dst = bytesOf(buf);
+  if (offset > 0x7fffffff || offset + dst.length > skb.packet.length) {
+    dst.fill(0);
+    return -EFAULT;
+  }
+  dst.set(skb.packet.subarray(offset, offset + dst.length));
+  return 0;
+}
+/** bpf_skb_store_bytes(skb, offset, buf, sizeof buf, flags). */
+export function storeBytes(skb: TcContext, offset: u32, buf: object, flags: u64 = 0n): i32 {
+  if (flags & ~(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH)) return -EINVAL_N;
+  const src = bytesOf(buf);
+  if (offset > 0x7fffffff || offset + src.length > skb.packet.length) return -EFAULT;
+  skb.packet.set(src, offset);
+  return 0;
+}
+
+// One's complement arithmetic of include/net/checksum.h on x86-64, values as the host loads them.
+const csumAdd = (a: number, b: number): number => {
+  const s = (a >>> 0) + (b >>> 0);
+  return s >= 2 ** 32 ? (s - 2 ** 32 + 1) >>> 0 : s;
+};
+const csumFold = (c: number): number => {
+  let s = c >>> 0;
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+};
+const csum16Add = (c: number, a: number): number => {
+  const r = (c + a) & 0xffff;
+  return (r + (r < a ? 1 : 0)) & 0xffff;
+};
+function csumPartial(b: Uint8Array, seed: number): number {
+  let acc = BigInt(seed >>> 0);
+  const padded = new Uint8Array(Math.ceil(b.length / 8) * 8);
+  padded.set(b);
+  const dv = new DataView(padded.buffer);
+  for (let off = 0; off < padded.length; off += 8) {
+    acc += dv.getBigUint64(off, true);
+    if (acc >= 1n << 64n) acc = (acc & 0xffffffffffffffffn) + 1n;
+  }
+  let x = (acc & 0xffffffffn) + (acc >> 32n);
+  x = (x & 0xffffffffn) + (x >> 32n);
+  return Number(x & 0xffffffffn);
+}
+/** bpf_csum_diff(from, sizeof from, to, sizeof to, seed): the partial sum of `to` minus that of
+ *  `from`, folded to 16 bits (not complemented), as every architecture returns it since Linux
+ *  6.12 ("bpf: make bpf_csum_diff() consistent across archs"); any sizes are accepted. */
+export function csumDiff(from: object, to: object, seed: u32): i64 {
+  const sum = csumAdd(csumPartial(bytesOf(to), seed), ~csumPartial(bytesOf(from), 0) >>> 0);
+  return BigInt(~csumFold(sum) & 0xffff);
+}
+function checksumAt(skb: TcContext, offset: u32): DataView | undefined {
+  if (offset > 0xffff || offset + 2 > skb.packet.length) return undefined;
+  return new DataView(skb.packet.buffer, skb.packet.byteOffset + offset, 2);
+}
+/** bpf_l3_csum_replace(skb, offset, from, to, size): patch the checksum at `offset` for a 2- or
+ *  4-byte field changing from `from` to `to` (values as loaded from the packet, i.e. be16/be32 raw). */
+export function l3CsumReplace(skb: TcContext, offset: u32, from: u32, to: u32, size: u64): i32 {
+  if (size !== 2n && size !== 4n) return -EINVAL_N;
+  const f = checksumAt(skb, offset);
+  if (!f) return -EFAULT;
+  const sum = f.getUint16(0, true);
+  f.setUint16(0, size === 2n ? ~csum16Add(csum16Add(~sum & 0xffff, ~from & 0xffff), to & 0xffff) & 0xffff : csumFold(csumAdd(csumAdd(~sum >>> 0, ~from >>> 0), to)), true);
+  return 0;
+}
+/** bpf_l4_csum_replace(skb, offset, from, to, flags): flags = size | BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0. */
+export function l4CsumReplace(skb: TcContext, offset: u32, from: u32, to: u32, flags: u64): i32 {
+  const size = flags & 0xfn;
+  if (flags & ~(0xfn | BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0) || (size !== 2n && size !== 4n)) return -EINVAL_N;
+  const f = checksumAt(skb, offset);
+  if (!f) return -EFAULT;
+  const sum = f.getUint16(0, true);
+  const mangled = (flags & BPF_F_MARK_MANGLED_0) !== 0n;
+  if (mangled && sum === 0) return 0;
+  const a = size === 2n ? from & 0xffff : from;
+  const b = size === 2n ? to & 0xffff : to;
+  let r = csumFold(csumAdd(csumAdd(~sum >>> 0, ~a >>> 0), b));
+  if (mangled && r === 0) r = 0xffff;
+  f.setUint16(0, r, true);
+  return 0;
+}
+function resize(skb: TcContext, at: number, remove: number, insert: number): void {
+  const p = skb.packet;
+  const out = new Uint8Array(p.length - remove + insert);
+  out.set(p.subarray(0, at));
+  out.set(p.subarray(at + remove), at + insert);
+  skb.packet = out;
+}
+/** bpf_skb_change_tail(skb, len, 0): trim or zero-extend the packet to `len` bytes. */
+export function changeTail(skb: TcContext, len: u32, flags: u64 = 0n): i32 {
+  if (flags || len > 16384 - 320 || len < 14) return -EINVAL_N;
+  const n = skb.packet.length;
+  if (len < n) resize(skb, len, n - len, 0);
+  else resize(skb, n, 0, len - n);
+  return 0;
+}
+/** bpf_skb_pull_data(skb, len): a test-run skb is linear; only the length is checked. */
+export function pullData(skb: TcContext, len: u32): i32 {
+  return len > skb.packet.length ? -ENOMEM : 0;
+}
+/** bpf_skb_adjust_room(skb, lenDiff, mode, flags): insert zeroed room (or remove bytes) after the
+ *  MAC header (BPF_ADJ_ROOM_MAC) or after the fixed L3 header (BPF_ADJ_ROOM_NET). */
+export function adjustRoom(skb: TcContext, lenDiff: i32, mode: u32, flags: u64): i32 {
+  const IP = 0x0800;
+  const IP6 = 0x86dd;
+  if (flags & ~(0x1ffn | (0xffn << 56n))) return -EINVAL_N;
+  const f = flags & 0x1ffn;
+  const innerMac = Number((flags >> 56n) & 0xffn);
+  const abs = Math.abs(lenDiff);
+  const shrink = lenDiff < 0;
+  if (abs > 0xfff) return -EFAULT;
+  if (skb.protocol !== IP && skb.protocol !== IP6) return -ENOTSUPP;
+  const netBase = skb.protocol === IP ? 20 : 40;
+  let off = 14;
+  if (mode === BPF_ADJ_ROOM_NET) off += netBase;
+  else if (mode !== BPF_ADJ_ROOM_MAC) return -ENOTSUPP;
+  let lenMin = netBase;
+  const decap = f & (BPF_F_ADJ_ROOM_DECAP_L3_IPV4 | BPF_F_ADJ_ROOM_DECAP_L3_IPV6);
+  if (decap) {
+    if (!shrink || decap === (BPF_F_ADJ_ROOM_DECAP_L3_IPV4 | BPF_F_ADJ_ROOM_DECAP_L3_IPV6)) return -EINVAL_N;
+    lenMin = decap === BPF_F_ADJ_ROOM_DECAP_L3_IPV4 ? 20 : 40;
+  }
+  const lenCur = skb.packet.length - 14;
+  if (shrink ? abs >= lenCur || lenCur - abs < lenMin : skb.packet.length + abs > 16384 - 320) return -ENOTSUPP;
+  const encap = (f & (BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | BPF_F_ADJ_ROOM_ENCAP_L4_GRE | BPF_F_ADJ_ROOM_ENCAP_L4_UDP | 64n)) !== 0n || innerMac !== 0;
+  if (shrink) {
+    if (encap) return -EINVAL_N;
+    resize(skb, off, abs, 0);
+    if (decap) skb.protocol = decap === BPF_F_ADJ_ROOM_DECAP_L3_IPV4 ? IP : IP6;
+    return 0;
+  }
+  if (encap) {
+    if (f & BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 && f & BPF_F_ADJ_ROOM_ENCAP_L3_IPV6) return -EINVAL_N;
+    if (f & BPF_F_ADJ_ROOM_ENCAP_L4_GRE && f & BPF_F_ADJ_ROOM_ENCAP_L4_UDP) return -EINVAL_N;
+    if (f & 64n && innerMac !== 14) return -EINVAL_N;
+    if (skb.encapsulation) return -EALREADY;
+    if (innerMac > abs) return -EINVAL_N;
+  }
+  resize(skb, off, 0, abs);
+  if (encap) {
+    skb.encapsulation = true;
+    if (skb.protocol === IP && f & BPF_F_ADJ_ROOM_ENCAP_L3_IPV6) skb.protocol = IP6;
+    else if (skb.protocol === IP6 && f & BPF_F_ADJ_ROOM_ENCAP_L3_IPV4) skb.protocol = IP;
+  }
+  return 0;
+}
+/** bpf_redirect(ifindex, flags) from tc: TC_ACT_REDIRECT, or TC_ACT_SHOT for unknown flags. */
+export function redirect(ifindex: u32, flags: u64 = 0n): i32 {
+  void ifindex;
+  return flags & ~BPF_F_INGRESS ? TC_ACT_SHOT : TC_ACT_REDIRECT;
+}

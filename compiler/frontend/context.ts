@@ -9,7 +9,7 @@ import type { SourceLocation } from '../asm/instruction.ts';
 import { diag, type Diagnostic } from '../diagnostics.ts';
 import { Block, IrFunction, type AluName, type Insn, type Operand, type Reg, type Terminator, type Width } from '../ir/ir.ts';
 import type { ModuleInfo } from './module.ts';
-import { type Base, type DType, type IntType, type Range, type Val, constRange, exact, typeRange, TWO31 } from './types.ts';
+import { type Base, type ContextKind, type DType, type Space, type IntType, type Range, type Val, constRange, exact, typeRange, TWO31 } from './types.ts';
 
 export type Binding =
   /** Immutable: the value itself (a const, a parameter never assigned). */
@@ -17,7 +17,7 @@ export type Binding =
   /** A mutable local: a register whose contents stay within `type`. */
   | { kind: 'int'; reg: Reg; type: IntType; name: string; readRange?: Range; storeRange?: Range }
   | { kind: 'bool'; reg: Reg; name: string }
-  | { kind: 'ptr'; reg: Reg; to: DType; space: 'packet' | 'map' | 'stack' | 'global'; cell: boolean; name: string };
+  | { kind: 'ptr'; reg: Reg; to: DType; space: Space; cell: boolean; name: string; generation?: number };
 
 export interface LoopTarget {
   breakTo: Block;
@@ -51,7 +51,11 @@ export class Lowering {
   private readonly tables: VisitorTables;
   /** The program's context register (r1 at entry, kept in a virtual register). */
   ctxReg: Reg = -1;
+  ctxKind: ContextKind = 'tc';
   returnType: IntType | 'bool' | 'void' = 'void';
+  /** Bumped by every helper that may move packet data: packet views from before are invalid
+   *  (the verifier forgets them too), which EBPF1409 reports at their next use. */
+  packetGeneration = 0;
 
   constructor(name: string, module: ModuleInfo, tables: VisitorTables) {
     this.fn = new IrFunction(name);

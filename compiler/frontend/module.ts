@@ -7,8 +7,9 @@ import { diag, type Diagnostic } from '../diagnostics.ts';
 import type { IrFunction } from '../ir/ir.ts';
 import { bpf_attach_type, bpf_map_type, bpf_prog_type } from '../../runtime/sys/constants.ts';
 import { Lowering } from './context.ts';
-import { type ContextKind, type DType, type MapInfo, Descriptors, annotationType, dslName, resolveSymbol, skipParens } from './types.ts';
+import { type ContextKind, type DType, type GlobalInfo, type MapInfo, Descriptors, annotationType, dslName, resolveSymbol, skipParens } from './types.ts';
 import { visitors } from './visitors.ts';
+import { typeRange } from './types.ts';
 
 export interface ProgramInfo {
   name: string;
@@ -44,6 +45,7 @@ export class ModuleInfo {
   readonly programs: ProgramInfo[] = [];
   readonly descriptors: Descriptors;
   readonly mapOrder: MapInfo[] = [];
+  readonly globals = new Map<ts.Symbol, GlobalInfo>();
 
   constructor(
     readonly checker: ts.TypeChecker,
@@ -154,13 +156,14 @@ export class ModuleInfo {
   private collectVariable(d: ts.VariableDeclaration, s: ts.VariableStatement): void {
     if (!ts.isIdentifier(d.name)) return void this.diagnostics.push(diag.badGlobal(d, 'destructuring'));
     const isConst = (s.declarationList.flags & ts.NodeFlags.Const) !== 0;
-    if (!isConst) return void this.diagnostics.push(diag.badGlobal(d, `'let ${d.name.text}' (mutable globals are not supported yet)`));
+    if (!isConst) return void this.diagnostics.push(diag.badGlobal(d, `'let ${d.name.text}' (module-level state is declared with global(T, init): a 'let' would not be shared with userspace)`));
     const init = d.initializer && skipParens(d.initializer);
     if (!init) return void this.diagnostics.push(diag.badGlobal(d, 'a constant needs a value'));
     const sym = this.checker.getSymbolAtLocation(d.name)!;
     if (ts.isCallExpression(init)) {
       const callee = dslName(resolveSymbol(this.checker, init.expression));
       if (callee && MAP_KINDS[callee]) return this.collectMap(d.name.text, sym, init, MAP_KINDS[callee]!.kind);
+      if (callee === 'rodata' || callee === 'global') return this.collectGlobal(d.name.text, sym, init, callee);
       if (callee === 'struct' || callee === 'array') {
         this.descriptors.evaluate(d.name);
         return;
@@ -168,6 +171,55 @@ export class ModuleInfo {
     }
     if (this.constantValue(init) !== undefined) return;
     this.diagnostics.push(diag.badGlobal(d, `'${d.name.text}' is neither a map, a descriptor nor a constant`));
+  }
+
+  private collectGlobal(name: string, sym: ts.Symbol, call: ts.CallExpression, kind: 'rodata' | 'global'): void {
+    const [typeArg, initArg] = call.arguments;
+    const type = typeArg && this.descriptors.evaluate(typeArg);
+    if (!type) return void this.diagnostics.push(diag.notAStruct(typeArg ?? call));
+    if (kind === 'rodata' && !initArg) return void this.diagnostics.push(diag.badGlobal(call, `rodata '${name}' needs an initial value`));
+    let init: Uint8Array = new Uint8Array(type.size);
+    if (initArg) {
+      const value = this.literalValue(type, initArg);
+      if (value === undefined) return;
+      init = dsl.encode(type, value as never);
+    }
+    const section = kind === 'rodata' ? '.rodata' : initArg ? '.data' : '.bss';
+    this.globals.set(sym, { name, section, type, init, offset: 0 });
+  }
+
+  /** The JavaScript value of a constant initialiser of `type` (for dsl.encode), or undefined after a diagnostic. */
+  private literalValue(type: DType, e: ts.Expression): unknown {
+    e = skipParens(e);
+    if (type.kind === 'int') {
+      const v = this.constantValue(e);
+      const r = typeRange(type);
+      if (v === undefined) return void this.diagnostics.push(diag.badGlobal(e, 'an initial value must be a constant expression'));
+      if (v < r.lo || v > r.hi) return void this.diagnostics.push(diag.doesNotFit(e, type.name, v, v));
+      return type.size === 8 ? v : Number(v);
+    }
+    if (type.kind === 'array') {
+      if (!ts.isArrayLiteralExpression(e)) return void this.diagnostics.push(diag.badGlobal(e, 'an array initial value must be an array literal'));
+      if (e.elements.length > type.length) return void this.diagnostics.push(diag.badGlobal(e, `${e.elements.length} elements for an array of ${type.length}`));
+      const out: unknown[] = [];
+      for (const el of e.elements) {
+        const v = this.literalValue(type.element, el);
+        if (v === undefined) return undefined;
+        out.push(v);
+      }
+      return out;
+    }
+    if (!ts.isObjectLiteralExpression(e)) return void this.diagnostics.push(diag.badGlobal(e, 'a struct initial value must be an object literal'));
+    const out: Record<string, unknown> = {};
+    for (const p of e.properties) {
+      if (!ts.isPropertyAssignment(p) || !(ts.isIdentifier(p.name) || ts.isStringLiteral(p.name))) return void this.diagnostics.push(diag.badGlobal(p, 'fields are `name: value`'));
+      const f = type.layout.find((x) => x.name === (p.name as ts.Identifier).text);
+      if (!f) return void this.diagnostics.push(diag.badGlobal(p, `'${p.name.text}' is not a field of ${type.name}`));
+      const v = this.literalValue(f.type, p.initializer);
+      if (v === undefined) return undefined;
+      out[f.name] = v;
+    }
+    return out;
   }
 
   private collectMap(name: string, sym: ts.Symbol, call: ts.CallExpression, kind: MapInfo['kind']): void {
@@ -211,6 +263,7 @@ export class ModuleInfo {
     const f = p.decl;
     const ctxSym = this.checker.getSymbolAtLocation(f.parameters[0]!.name)!;
     cx.ctxReg = cx.copy(1);
+    cx.ctxKind = p.context;
     cx.scope.set(ctxSym, { kind: 'value', val: { k: 'ctx', reg: cx.ctxReg, ctx: p.context } });
     const rt = f.type && annotationType(this.checker, f.type);
     if (!rt || rt === 'bool' || rt.size === 8) this.diagnostics.push(diag.badProgram(f.type ?? f, 'the return type must be a 32-bit integer type (i32 or u32)'));

@@ -62,14 +62,14 @@ export function allOnes(v: bigint): bigint {
 // ---------------------------------------------------------------------------------------------
 // Values of expressions during lowering.
 
-export type Space = 'packet' | 'map' | 'stack' | 'global';
+export type Space = 'packet' | 'map' | 'stack' | 'global' | 'rodata';
 export type Base = { reg: Reg } | { slot: number };
 
 export type Val =
   | { k: 'int'; reg: Reg; range: Range; c?: bigint }
   | { k: 'bool'; reg: Reg; c?: boolean }
   /** A pointer to memory of type `to` (a struct or array view, or a Cell of an integer). */
-  | { k: 'ptr'; base: Base; off: number; to: DType; space: Space; nullable: boolean; cell: boolean }
+  | { k: 'ptr'; base: Base; off: number; to: DType; space: Space; nullable: boolean; cell: boolean; generation?: number }
   | { k: 'null' }
   | { k: 'map'; map: MapInfo }
   | { k: 'ctx'; reg: Reg; ctx: ContextKind }
@@ -79,6 +79,16 @@ export type Val =
   | { k: 'bad' };
 
 export type ContextKind = 'tc' | 'xdp';
+
+/** A module-level `rodata(T, init)` / `global(T, init?)`: a variable in a global-data section. */
+export interface GlobalInfo {
+  name: string;
+  section: '.rodata' | '.data' | '.bss';
+  type: DType;
+  init: Uint8Array;
+  /** Byte offset in its section (set when the sections are laid out). */
+  offset: number;
+}
 
 export interface MapInfo {
   name: string;

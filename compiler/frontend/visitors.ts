@@ -35,6 +35,13 @@ const expressions = new Map<ts.SyntaxKind, ExprVisitor>([
   [K.CallExpression, callExpression],
   [K.PropertyAccessExpression, propertyAccess],
   [K.ElementAccessExpression, elementAccess],
+  // Values BPF has no representation for (literals where a key/value is expected are handled by
+  // the map and helper calls before they get here).
+  [K.StringLiteral, primary.noValue],
+  [K.NoSubstitutionTemplateLiteral, primary.noValue],
+  [K.TemplateExpression, primary.noValue],
+  [K.ObjectLiteralExpression, primary.noValue],
+  [K.ArrayLiteralExpression, primary.noValue],
 ]);
 
 const statements = new Map<ts.SyntaxKind, StmtVisitor>([

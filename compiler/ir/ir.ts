@@ -56,6 +56,15 @@ export type Insn = (
   | { op: 'call'; helper: number; name: string; argc: number }
   /** Atomic add to memory (lock xadd). */
   | { op: 'atomic_add'; size: 4 | 8; base: Base; off: number; value: Reg }
+  /** Atomic fetch-and-add: dst = old [base+off]; [base+off] += value. After legalisation dst === value
+   *  (BPF_ATOMIC | BPF_FETCH writes the old value into the source register). */
+  | { op: 'fetch_add'; size: 4 | 8; dst: Reg; base: Base; off: number; value: Reg }
+  /** BPF-to-BPF call of a .text function, arguments in r1..r5; defines r0, clobbers r1–r5. */
+  | { op: 'call_local'; name: string; argc: number }
+  /** Kernel function call (CALL src=2, by name), arguments in r1..r5; defines r0, clobbers r1–r5. */
+  | { op: 'call_kfunc'; name: string; argc: number }
+  /** dst = address of a .text function (LD_IMM64 src=FUNC): a bpf_loop callback. */
+  | { op: 'func_addr'; dst: Reg; name: string }
 ) & { loc?: SourceLocation };
 
 export type Terminator = (
@@ -104,7 +113,10 @@ export class IrFunction {
   }
   newSlot(size: number, align: number, what: string): number {
     const id = this.slots.length;
-    this.slots.push({ id, size, align: Math.min(8, Math.max(1, align)), what });
+    // Zeroing and copies use the widest store the size allows, so align the slot for it
+    // (the verifier refuses misaligned stack access).
+    const widest = size >= 8 ? 8 : size >= 4 ? 4 : size >= 2 ? 2 : 1;
+    this.slots.push({ id, size, align: Math.min(8, Math.max(1, align, widest)), what });
     return id;
   }
   /** Blocks reachable from the entry, in reverse post-order. */
@@ -165,9 +177,14 @@ export function uses(i: Insn | Terminator): Reg[] {
     case 'store':
       return [...base(i.base), ...opnd(i.value)];
     case 'atomic_add':
+    case 'fetch_add':
       return [...base(i.base), i.value];
     case 'call':
+    case 'call_local':
+    case 'call_kfunc':
       return [1, 2, 3, 4, 5].slice(0, i.argc);
+    case 'func_addr':
+      return [];
     case 'br':
       return [i.a, ...opnd(i.b)];
     case 'ret':
@@ -185,6 +202,8 @@ export function defs(i: Insn | Terminator): Reg[] {
     case 'ret':
       return [];
     case 'call':
+    case 'call_local':
+    case 'call_kfunc':
       return [0, 1, 2, 3, 4, 5];
     default:
       return [i.dst];
@@ -217,6 +236,13 @@ export function mapRegs<T extends Insn | Terminator>(i: T, use: (r: Reg) => Reg,
       return { ...x, base: base(x.base), value: opnd(x.value) } as T;
     case 'atomic_add':
       return { ...x, base: base(x.base), value: use(x.value) } as T;
+    case 'fetch_add':
+      return { ...x, base: base(x.base), value: use(x.value), dst: def(x.dst) } as T;
+    case 'func_addr':
+      return { ...x, dst: def(x.dst) } as T;
+    case 'call_local':
+    case 'call_kfunc':
+      return x as T;
     case 'br':
       return { ...x, a: use(x.a), b: opnd(x.b) } as T;
     case 'ret':
@@ -228,7 +254,8 @@ export function mapRegs<T extends Insn | Terminator>(i: T, use: (r: Reg) => Reg,
 }
 
 /** Whether removing the instruction (when its result is unused) changes nothing. */
-export const isPure = (i: Insn): boolean => !(i.op === 'store' || i.op === 'call' || i.op === 'atomic_add');
+export const isPure = (i: Insn): boolean =>
+  !(i.op === 'store' || i.op === 'call' || i.op === 'call_local' || i.op === 'call_kfunc' || i.op === 'atomic_add' || i.op === 'fetch_add');
 
 const regName = (r: Reg): string => (r === FP ? 'fp' : r < FIRST_VIRTUAL ? `r${r}` : `%${r - FIRST_VIRTUAL}`);
 const opndText = (o: Operand): string => ('reg' in o ? regName(o.reg) : String(o.imm));
@@ -256,6 +283,14 @@ export function formatInsn(i: Insn | Terminator): string {
       return `store${i.size * 8} [${baseText(i.base)}${i.off >= 0 ? '+' : ''}${i.off}], ${opndText(i.value)}`;
     case 'atomic_add':
       return `atomic_add${i.size * 8} [${baseText(i.base)}+${i.off}], ${regName(i.value)}`;
+    case 'fetch_add':
+      return `${regName(i.dst)} = fetch_add${i.size * 8} [${baseText(i.base)}+${i.off}], ${regName(i.value)}`;
+    case 'call_local':
+      return `call ${i.name} (${i.argc} args)`;
+    case 'call_kfunc':
+      return `call kfunc ${i.name} (${i.argc} args)`;
+    case 'func_addr':
+      return `${regName(i.dst)} = &${i.name}`;
     case 'addr':
       return `${regName(i.dst)} = &slot${i.slot}`;
     case 'map':

@@ -26,6 +26,10 @@ export function legalize(f: IrFunction): void {
       } else if (i.op === 'neg' || i.op === 'bswap') {
         if (i.dst !== i.a) out.push({ op: 'mov', dst: i.dst, src: i.a, loc: i.loc });
         out.push({ ...i, a: i.dst });
+      } else if (i.op === 'fetch_add') {
+        // The old value comes back in the source register.
+        if (i.dst !== i.value) out.push({ op: 'mov', dst: i.dst, src: i.value, loc: i.loc });
+        out.push({ ...i, value: i.dst });
       } else if (i.op === 'store') {
         // ST takes a sign-extended imm32; anything else goes through a register.
         const v = i.value;

@@ -5,7 +5,7 @@
 
 import type { Instruction, SourceLocation } from '../asm/instruction.ts';
 import { slotOffsets } from '../asm/instruction.ts';
-import { AluOp, AtomicOp, Class, JmpOp, Mode, PseudoSrc, Size, Source } from '../asm/opcode.ts';
+import { AluOp, AtomicOp, CallSrc, Class, JmpOp, Mode, PseudoSrc, Size, Source } from '../asm/opcode.ts';
 import type { Relocation } from '../elf/spec.ts';
 import { type AluName, type Base, type Block, type CmpName, type Insn, type IrFunction, type Operand, FP, type Terminator } from '../ir/ir.ts';
 
@@ -120,6 +120,24 @@ export function select(f: IrFunction): Selected {
         push({ opcode: Class.STX | Mode.ATOMIC | SIZE[i.size]!, dst: m.reg, src: i.value, offset: m.off, imm: AtomicOp.ADD }, loc);
         return;
       }
+      case 'fetch_add': {
+        if (i.dst !== i.value) throw new Error(`isel: ${f.name}: fetch_add not in two-address form`);
+        const m = mem(i.base, i.off);
+        push({ opcode: Class.STX | Mode.ATOMIC | SIZE[i.size]!, dst: m.reg, src: i.value, offset: m.off, imm: AtomicOp.ADD | AtomicOp.FETCH }, loc);
+        return;
+      }
+      case 'call_local':
+        relocations.push({ insn: out.length, kind: 'call', symbol: i.name });
+        push({ opcode: Class.JMP | JmpOp.CALL, dst: 0, src: CallSrc.LOCAL, offset: 0, imm: -1, reference: i.name }, loc);
+        return;
+      case 'call_kfunc':
+        relocations.push({ insn: out.length, kind: 'kfunc', symbol: i.name });
+        push({ opcode: Class.JMP | JmpOp.CALL, dst: 0, src: CallSrc.KFUNC, offset: 0, imm: 0, reference: i.name }, loc);
+        return;
+      case 'func_addr':
+        relocations.push({ insn: out.length, kind: 'func_addr', symbol: i.name });
+        push({ opcode: Class.LD | Mode.IMM | Size.DW, dst: i.dst, src: PseudoSrc.FUNC, offset: 0, imm: 0, imm2: 0, reference: i.name }, loc);
+        return;
       case 'addr': {
         const slot = f.slots[i.slot]!;
         push({ opcode: Class.ALU64 | AluOp.MOV | Source.X, dst: i.dst, src: FP, offset: 0, imm: 0 }, loc);

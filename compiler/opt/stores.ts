@@ -17,7 +17,7 @@ export function eliminateDeadStores(f: IrFunction): boolean {
       for (let x = i.off; x < i.off + i.size; x++) pending.add(x);
       for (let n = k + 1; n < b.insns.length && pending.size > 0; n++) {
         const j = b.insns[n]!;
-        if (j.op === 'call' || (j.op === 'addr' && j.slot === slot) || (j.op === 'load' && 'slot' in j.base && j.base.slot === slot)) return;
+        if (j.op === 'call' || j.op === 'call_local' || j.op === 'call_kfunc' || (j.op === 'addr' && j.slot === slot) || (j.op === 'load' && 'slot' in j.base && j.base.slot === slot)) return;
         if (j.op === 'store' && 'slot' in j.base && j.base.slot === slot) for (let x = j.off; x < j.off + j.size; x++) pending.delete(x);
       }
       if (pending.size === 0) dead.add(i);

@@ -3,16 +3,12 @@
 // packet afterwards, and every map's contents. Differential tests compare the three.
 
 import { pathToFileURL } from 'node:url';
-import { encode, wideConstant, type Instruction } from '../../compiler/asm/instruction.ts';
 import { formatListing } from '../../compiler/asm/listing.ts';
 import { compileFile, formatDiagnostic, type CompileResult } from '../../compiler/compile.ts';
 import * as dsl from '../../compiler/dsl/index.ts';
-import type { ObjectSpec, ProgramSpec } from '../../compiler/elf/spec.ts';
-import { mapCreate, mapGetNextKey, mapLookup, progLoad, progTestRun } from '../../runtime/sys/index.ts';
-import { Machine } from '../../runtime/vm/machine.ts';
-import { createMap, type VmMap } from '../../runtime/vm/maps.ts';
-import { buildCode } from '../../runtime/vm/program.ts';
-import { helpers } from '../../runtime/vm/helpers.ts';
+import type { ObjectSpec } from '../../compiler/elf/spec.ts';
+import { openObject } from '../../runtime/loader/index.ts';
+import { VmObject } from '../../runtime/vm/object.ts';
 
 export interface Observation {
   retval: number; // low 32 bits, unsigned (what the kernel's test run reports)
@@ -38,70 +34,47 @@ export async function runNode(path: string, program: string, packet: Uint8Array,
   const bytes = new Uint8Array(packet);
   const ctx = kind === 'xdp' ? new dsl.XdpContext(bytes) : new dsl.TcContext(bytes);
   const retval = fn(ctx) >>> 0;
+  const after = ctx.packet; // helpers may have resized it
   const maps: Record<string, string[]> = {};
   for (const [name, v] of Object.entries(mod)) {
     if (v instanceof dsl.BpfMap) maps[name] = sortEntries(v.dump().map((e) => [e.key, e.value]));
   }
-  return { retval, packet: Buffer.from(bytes).toString('hex'), maps };
+  return { retval, packet: Buffer.from(after).toString('hex'), maps };
 }
 
-function relocate(prog: ProgramSpec, resolve: (symbol: string) => number): Instruction[] {
-  const insns = prog.instructions.map((i) => ({ ...i }));
-  for (const r of prog.relocations) {
-    if (r.kind !== 'map') throw new Error(`harness: relocation kind ${r.kind} not handled`);
-    insns[r.insn]!.imm = resolve(r.symbol);
-  }
-  return insns;
-}
-
-/** The kernel: create the maps, patch their fds into the code, load, test-run, read the maps. */
+/** The kernel: the loader (runtime/loader) creates maps and global data, links .text functions,
+ *  applies every relocation and loads with BTF func/line info; then a test run, then the maps. */
 export function runKernel(object: ObjectSpec, program: string, packet: Uint8Array): Observation {
-  const prog = object.programs.find((p) => p.name === program)!;
-  const fds = new Map(object.maps.map((m) => [m.name, mapCreate({ type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, name: m.name.slice(0, 15) })]));
+  const obj = openObject(object, { name: 'corpus' }).prepare({ pinning: false });
   try {
-    const insns = relocate(prog, (s) => fds.get(s)!.value);
-    let loaded;
     try {
-      loaded = progLoad({ type: prog.progType, insns: encode(insns), license: object.license, name: prog.name.slice(0, 15), expectedAttachType: prog.attachType || undefined });
+      obj.load({ programs: [program] });
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n${formatListing(prog.instructions)}`);
+      const prog = object.programs.find((p) => p.name === program)!;
+      throw new Error(`${(e as Error).message}\n${(e as { log?: string[] }).log?.slice(-30).join('\n') ?? ''}\n${formatListing(prog.instructions)}`);
     }
-    try {
-      const run = progTestRun(loaded.fd, { dataIn: Buffer.from(packet), dataSizeOut: packet.length + 256 });
-      const maps: Record<string, string[]> = {};
-      for (const m of object.maps) {
-        const entries: [Uint8Array, Uint8Array][] = [];
-        const fd = fds.get(m.name)!;
-        let key: Buffer | null = null;
-        for (;;) {
-          key = mapGetNextKey(fd, key, m.keySize);
-          if (!key) break;
-          entries.push([new Uint8Array(key), new Uint8Array(mapLookup(fd, key, m.valueSize)!)]);
-        }
-        maps[m.name] = sortEntries(entries);
-      }
-      return { retval: run.retval >>> 0, packet: run.dataOut.toString('hex'), maps };
-    } finally {
-      loaded.fd.close();
+    const run = obj.program(program).run({ dataIn: Buffer.from(packet), dataSizeOut: packet.length + 4096 });
+    const maps: Record<string, string[]> = {};
+    for (const m of object.maps) {
+      if (m.section) continue; // global data is not a map in Node
+      const handle = obj.map(m.name);
+      const entries: [Uint8Array, Uint8Array][] = [];
+      for (const key of handle.keys()) entries.push([new Uint8Array(key), new Uint8Array(handle.lookup(key)!)]);
+      maps[m.name] = sortEntries(entries);
     }
+    return { retval: run.retval >>> 0, packet: run.dataOut.toString('hex'), maps };
   } finally {
-    for (const fd of fds.values()) fd.close();
+    obj.close();
   }
 }
 
-/** Our VM: the same relocated code, maps from runtime/vm. */
+/** Our VM: the same ObjectSpec through runtime/vm's loader (maps, global data, calls, kfuncs). */
 export function runVm(object: ObjectSpec, program: string, packet: Uint8Array): Observation {
-  const prog = object.programs.find((p) => p.name === program)!;
-  const m = new Machine({ seed: 1 });
-  const maps = new Map<string, VmMap>(object.maps.map((d) => [d.name, createMap({ name: d.name, type: d.type, keySize: d.keySize, valueSize: d.valueSize, maxEntries: d.maxEntries, flags: d.flags })]));
-  const code = buildCode(m, prog.name, prog.instructions, {
-    wide: (insn) => (insn.src === 0 ? wideConstant(insn) : insn.reference && maps.has(insn.reference) ? m.mapPointer(maps.get(insn.reference)!) : `unknown symbol ${insn.reference}`),
-    helper: (id) => helpers.get(id),
-    kfunc: (insn) => `no kfunc ${insn.reference}`,
-  });
-  const run = m.runCode(code, prog.progType === 6 ? 'xdp' : 'tc', { packet });
+  const vm = new VmObject(object, { seed: 1 });
+  const run = vm.runProgram(program, { packet });
   const out: Record<string, string[]> = {};
-  for (const [name, map] of maps) {
+  for (const [name, map] of vm.maps) {
+    if (object.maps.find((m) => m.name === name)?.section) continue;
     const entries: [Uint8Array, Uint8Array][] = [];
     let key: Buffer | undefined;
     for (;;) {

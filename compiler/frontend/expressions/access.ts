@@ -13,7 +13,7 @@ import { fits, type IntVal } from '../arith.ts';
 
 export type Place =
   | { kind: 'var'; binding: Extract<Binding, { kind: 'int' | 'bool' | 'ptr' }>; node: ts.Node }
-  | { kind: 'mem'; base: Base; off: number; type: DType; node: ts.Node }
+  | { kind: 'mem'; base: Base; off: number; type: DType; node: ts.Node; readonly?: boolean }
   | { kind: 'none' };
 
 /** Context fields: __sk_buff (tc) and xdp_md offsets (include/uapi/linux/bpf.h). */
@@ -35,7 +35,7 @@ export function readMem(cx: Lowering, base: Base, off: number, type: DType, spac
 export function propertyAccess(cx: Lowering, node: ts.PropertyAccessExpression): Val {
   const place = placeOfProperty(cx, node, false);
   if (place.kind !== 'mem') return { k: 'bad' };
-  return readMem(cx, place.base, place.off, place.type, spaceOf(cx, node.expression));
+  return readMem(cx, place.base, place.off, place.type, spaceOf(cx, node));
 }
 
 const spaces = new WeakMap<ts.Node, Extract<Val, { k: 'ptr' }>['space']>();
@@ -70,7 +70,7 @@ export function placeOfProperty(cx: Lowering, node: ts.PropertyAccessExpression,
       cx.report(diag.unsupportedSyntax(node));
       return { kind: 'none' };
     }
-    return { kind: 'mem', base: obj.base, off: obj.off, type: obj.to, node };
+    return { kind: 'mem', base: obj.base, off: obj.off, type: obj.to, node, readonly: obj.space === 'rodata' };
   }
   if (obj.to.kind === 'array' && name === 'length') {
     if (forWrite) cx.report(diag.notAssignable(node));
@@ -85,7 +85,7 @@ export function placeOfProperty(cx: Lowering, node: ts.PropertyAccessExpression,
     cx.report(diag.unsupportedSyntax(node));
     return { kind: 'none' };
   }
-  return { kind: 'mem', base: obj.base, off: obj.off + field.offset, type: field.type, node };
+  return { kind: 'mem', base: obj.base, off: obj.off + field.offset, type: field.type, node, readonly: obj.space === 'rodata' };
 }
 
 export function elementAccess(cx: Lowering, node: ts.ElementAccessExpression): Val {
@@ -110,7 +110,7 @@ export function placeOfElement(cx: Lowering, node: ts.ElementAccessExpression): 
       cx.report(diag.indexOutOfBounds(node.argumentExpression, idx.c, idx.c, arr.length));
       return { kind: 'none' };
     }
-    return { kind: 'mem', base: obj.base, off: obj.off + Number(idx.c) * el.size, type: el, node };
+    return { kind: 'mem', base: obj.base, off: obj.off + Number(idx.c) * el.size, type: el, node, readonly: obj.space === 'rodata' };
   }
   if (!within(idx.range, exact(idx.range.big, 0n, BigInt(arr.length - 1)))) {
     cx.report(diag.indexOutOfBounds(node.argumentExpression, idx.range.lo, idx.range.hi, arr.length));
@@ -120,7 +120,7 @@ export function placeOfElement(cx: Lowering, node: ts.ElementAccessExpression): 
   const scaled = el.size === 1 ? bounded : cx.alu('mul', 64, bounded, { imm: BigInt(el.size) });
   const start = cx.address(obj.base, obj.off);
   const addr = cx.alu('add', 64, start, { reg: scaled });
-  return { kind: 'mem', base: { reg: addr }, off: 0, type: el, node };
+  return { kind: 'mem', base: { reg: addr }, off: 0, type: el, node, readonly: obj.space === 'rodata' };
 }
 
 /** An index register whose bound the verifier can see: a mask or a clamp (semantically no-ops). */
@@ -142,6 +142,7 @@ function boundIndex(cx: Lowering, idx: IntVal, length: number): number {
 /** Store `v` (already lowered from `node`) to a place. Variables keep their declared range. */
 export function storePlace(cx: Lowering, place: Place, v: Val, node: ts.Node): void {
   if (place.kind === 'none' || v.k === 'bad') return;
+  if (place.kind === 'mem' && place.readonly) return void cx.report(diag.readOnlyGlobal(place.node));
   if (place.kind === 'var') {
     const b = place.binding;
     if (b.kind === 'int') {

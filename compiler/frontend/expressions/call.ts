@@ -3,10 +3,10 @@
 
 import ts from 'typescript';
 import { diag } from '../../diagnostics.ts';
-import { helper } from '../helpers.ts';
+import { HELPERS, type HelperEntry, helper } from '../helpers.ts';
 import type { Binding, Lowering } from '../context.ts';
 import { asN, fits, type IntVal } from '../arith.ts';
-import { type Base, type DType, type Val, TWO53, annotationType, exact, resolveSymbol, skipParens, typeRange, within } from '../types.ts';
+import { type Base, type DType, type Val, TWO53, annotationType, dslName, exact, resolveSymbol, skipParens, typeRange, within } from '../types.ts';
 import { copyMemory } from './access.ts';
 import { PACKET_POINTERS } from './access.ts';
 
@@ -30,6 +30,13 @@ export function callExpression(cx: Lowering, node: ts.CallExpression): Val {
     const sym = resolveSymbol(cx.checker, callee);
     if (isGlobal(sym, 'Number')) return numberCall(cx, node);
     if (isGlobal(sym, 'BigInt')) return toBigint(cx, node);
+    const dslFn = dslName(sym);
+    if (dslFn !== undefined) {
+      const entry = HELPERS[dslFn];
+      if (entry) return helperCall(cx, node, dslFn, entry);
+      if (dslFn === 'local') return localCall(cx, node);
+      if (dslFn === 'fetchAdd') return fetchAddCall(cx, node);
+    }
     const fn = sym && cx.module.functions.get(sym);
     if (fn) return inlineCall(cx, node, fn);
   }
@@ -137,7 +144,7 @@ function headerCall(cx: Lowering, node: ts.CallExpression, ctx: Extract<Val, { k
   cx.emit({ op: 'const', dst: result, value: 0n });
   cx.jump(join);
   cx.setBlock(join);
-  return { k: 'ptr', base: { reg: result }, off: 0, to: type, space: 'packet', nullable: true, cell: false };
+  return { k: 'ptr', base: { reg: result }, off: 0, to: type, space: 'packet', nullable: true, cell: false, generation: cx.packetGeneration };
 }
 
 /** Lay out a value of `type` from an expression: a literal is written in place, a view copied. */
@@ -283,4 +290,112 @@ function inlineCall(cx: Lowering, node: ts.CallExpression, fn: ts.FunctionDeclar
   if (returnType === 'void') return { k: 'void' };
   if (returnType === 'bool') return { k: 'bool', reg: result };
   return { k: 'int', reg: result, range: typeRange(returnType) };
+}
+
+/** Helpers that may move or resize packet data (bpf_helper_changes_pkt_data in net/core/filter.c). */
+const CHANGES_PACKET = new Set(['skb_store_bytes', 'l3_csum_replace', 'l4_csum_replace', 'skb_change_tail', 'skb_pull_data', 'skb_adjust_room']);
+
+/** A call of a helper from the table: arguments checked against its signature, placed in r1..r5. */
+function helperCall(cx: Lowering, node: ts.CallExpression, name: string, entry: HelperEntry): Val {
+  const ctx = cx.ctxKind;
+  if (!entry.contexts.includes(ctx)) return cx.report(diag.wrongContext(node, name, ctx));
+  const required = entry.args.filter((a) => !(a.kind === 'int' && a.default !== undefined)).length;
+  if (node.arguments.length < required || node.arguments.length > entry.args.length)
+    return cx.report(diag.badArgument(node, `${name} takes ${required === entry.args.length ? required : `${required} to ${entry.args.length}`} arguments`));
+  const regs: number[] = [];
+  let failed = false;
+  entry.args.forEach((a, i) => {
+    const e = node.arguments[i];
+    if (a.kind === 'ctx') {
+      const v = e && cx.expr(e);
+      if (v?.k !== 'ctx') {
+        if (v?.k !== 'bad') cx.report(diag.badArgument(e ?? node, 'the program context is expected'));
+        failed = true;
+        return;
+      }
+      regs.push(v.reg);
+    } else if (a.kind === 'int') {
+      const v = e ? cx.expr(e) : cx.constant(a.default!, a.type.size === 8);
+      if (v.k !== 'int') {
+        if (v.k !== 'bad') cx.report(diag.badArgument(e!, `${a.type.name} is expected`));
+        failed = true;
+        return;
+      }
+      if (!fits(v, typeRange(a.type))) {
+        cx.report(diag.doesNotFit(e!, a.type.name, v.range.lo, v.range.hi));
+        failed = true;
+        return;
+      }
+      regs.push(v.reg);
+    } else {
+      const v = e && cx.expr(e);
+      // Nullability is TypeScript's to check (strict null checks reject `T | null` for `object`).
+      if (v?.k !== 'ptr') {
+        if (v?.k !== 'bad') cx.report(diag.badArgument(e ?? node, 'a view or local() buffer is expected'));
+        failed = true;
+        return;
+      }
+      if (v.space === 'rodata' && (entry.kernel === 'skb_load_bytes')) {
+        cx.report(diag.readOnlyGlobal(e!));
+        failed = true;
+        return;
+      }
+      regs.push(cx.address(v.base, v.off));
+      if (a.sized) regs.push((cx.constant(BigInt(v.to.size), false) as { reg: number }).reg);
+    }
+  });
+  if (failed) return { k: 'bad' };
+  if (regs.length > 5) throw new Error(`helper ${entry.kernel}: more than 5 arguments`);
+  regs.forEach((r, k) => cx.emit({ op: 'mov', dst: k + 1, src: r }));
+  cx.emit({ op: 'call', ...helper(entry.kernel), argc: regs.length });
+  if (CHANGES_PACKET.has(entry.kernel)) cx.packetGeneration++;
+  return { k: 'int', reg: cx.copy(0), range: entry.result.range };
+}
+
+/** local(T): a zeroed stack buffer. */
+function localCall(cx: Lowering, node: ts.CallExpression): Val {
+  if (node.arguments.length !== 1) return cx.report(diag.badArgument(node, 'local takes a struct or array descriptor'));
+  const type = cx.module.descriptors.evaluate(node.arguments[0]!);
+  if (!type || type.kind === 'int') return cx.report(diag.notAStruct(node.arguments[0]!));
+  const slot = cx.fn.newSlot(type.size, type.align, `local ${type.kind === 'struct' ? type.name : 'array'}`);
+  cx.zeroSlot(slot, type.size);
+  return { k: 'ptr', base: { slot }, off: 0, to: type, space: 'stack', nullable: false, cell: false };
+}
+
+/** fetchAdd(obj, 'field', n): BPF_ATOMIC | BPF_FETCH | BPF_ADD on a 32/64-bit field of a map
+ *  value, global or Cell; returns the old value. */
+function fetchAddCall(cx: Lowering, node: ts.CallExpression): Val {
+  const [objArg, fieldArg, nArg] = node.arguments;
+  if (!objArg || !fieldArg || !nArg || node.arguments.length !== 3) return cx.report(diag.badArgument(node, "fetchAdd takes (view, 'field', n)"));
+  if (!ts.isStringLiteral(fieldArg)) return cx.report(diag.badArgument(fieldArg, 'the field is a string literal'));
+  const obj = cx.expr(objArg);
+  if (obj.k === 'bad') return obj;
+  if (obj.k !== 'ptr') return cx.report(diag.badArgument(objArg, 'a map value, global or Cell is expected'));
+  if (obj.space !== 'map' && obj.space !== 'global') return cx.report(diag.badArgument(objArg, `atomics work on map values and writable globals, not ${obj.space === 'rodata' ? 'rodata' : `${obj.space} memory`}`));
+  let off = obj.off;
+  let type: DType = obj.to;
+  if (obj.cell) {
+    if (fieldArg.text !== 'value') return cx.report(diag.badArgument(fieldArg, "a Cell's field is 'value'"));
+  } else {
+    const f = type.kind === 'struct' ? type.layout.find((x) => x.name === fieldArg.text) : undefined;
+    if (!f) return cx.report(diag.badArgument(fieldArg, `'${fieldArg.text}' is not a field`));
+    off += f.offset;
+    type = f.type;
+  }
+  if (type.kind !== 'int' || (type.size !== 4 && type.size !== 8) || type.bigEndian) return cx.report(diag.badArgument(fieldArg, 'atomics need a 32- or 64-bit host-order integer field'));
+  if (off % type.size !== 0) return cx.report(diag.badArgument(fieldArg, 'the field is not naturally aligned'));
+  const n = cx.expr(nArg);
+  if (n.k === 'bad') return n;
+  if (n.k !== 'int' || n.range.big !== (type.size === 8)) return cx.report(diag.badArgument(nArg, `${type.size === 8 ? 'a bigint' : 'a number'} is expected`));
+  // The field wraps like a store: any value in the 64-bit register works for the ring addition.
+  if (!n.range.wrapped && !fits(n, { big: n.range.big, lo: -(1n << 63n), hi: (1n << 64n) - 1n, wrapped: false })) return cx.report(diag.wrappingBigint(nArg));
+  const dst = cx.newReg();
+  const base: Base = 'slot' in obj.base ? obj.base : { reg: obj.base.reg };
+  cx.emit({ op: 'fetch_add', size: type.size, dst, base, off, value: cx.copy(n.reg) });
+  let result = dst;
+  if (type.signed) {
+    result = cx.newReg();
+    cx.emit({ op: 'sext', bits: (type.size * 8) as 32, dst: result, a: dst });
+  }
+  return { k: 'int', reg: result, range: typeRange(type) };
 }

@@ -25,9 +25,11 @@ export const falseLiteral = (cx: Lowering): Val => cx.bool(false);
 export const nullLiteral = (): Val => ({ k: 'null' });
 
 export const parenthesized = (cx: Lowering, node: ts.ParenthesizedExpression): Val => cx.expr(node.expression);
+/** `v!` asserts nothing in BPF: a NULL view would fault in Node and be refused by the verifier. */
 export const nonNull = (cx: Lowering, node: ts.NonNullExpression): Val => {
   const v = cx.expr(node.expression);
-  return v.k === 'ptr' ? { ...v, nullable: false } : v;
+  if (v.k === 'ptr' && v.nullable && !('slot' in v.base)) return cx.report(diag.nullableUse(node));
+  return v;
 };
 export const typeAssertion = (cx: Lowering, node: ts.AsExpression | ts.SatisfiesExpression): Val => cx.expr(node.expression);
 
@@ -39,14 +41,14 @@ export function identifier(cx: Lowering, node: ts.Identifier): Val {
   if (b) {
     switch (b.kind) {
       case 'value':
-        return b.val;
+        return b.val.k === 'ptr' ? checkGeneration(cx, node, b.val) : b.val;
       case 'int':
         // A copy: a later assignment to the variable must not change a value already read.
         return { k: 'int', reg: cx.copy(b.reg), range: b.readRange ?? typeRange(b.type) };
       case 'bool':
         return { k: 'bool', reg: cx.copy(b.reg) };
       case 'ptr':
-        return { k: 'ptr', base: { reg: cx.copy(b.reg) }, off: 0, to: b.to, space: b.space, nullable: true, cell: b.cell };
+        return checkGeneration(cx, node, { k: 'ptr', base: { reg: cx.copy(b.reg) }, off: 0, to: b.to, space: b.space, nullable: true, cell: b.cell, generation: b.generation });
     }
   }
   return moduleValue(cx, node, sym);
@@ -57,6 +59,13 @@ export function moduleValue(cx: Lowering, node: ts.Node, sym: ts.Symbol): Val {
   const m = cx.module;
   const map = m.maps.get(sym);
   if (map) return { k: 'map', map };
+  const g = m.globals.get(sym);
+  if (g) {
+    // Global data: LD_IMM64 of the section's value address (PTR_TO_MAP_VALUE) plus the offset.
+    const reg = cx.newReg();
+    cx.emit({ op: 'global', dst: reg, section: g.section, offset: g.offset });
+    return { k: 'ptr', base: { reg }, off: 0, to: g.type, space: g.section === '.rodata' ? 'rodata' : 'global', nullable: false, cell: g.type.kind === 'int' };
+  }
   const name = dslName(sym);
   if (name) {
     const v = (dsl as Record<string, unknown>)[name];
@@ -69,3 +78,11 @@ export function moduleValue(cx: Lowering, node: ts.Node, sym: ts.Symbol): Val {
   if (c !== undefined) return cx.constant(c.value, c.big);
   return cx.report(diag.unknownIdentifier(node, sym.name));
 }
+
+/** A packet view from before a helper that may move the packet is stale (EBPF1409). */
+export function checkGeneration(cx: Lowering, node: ts.Node, v: Extract<Val, { k: 'ptr' }>): Val {
+  if (v.space === 'packet' && v.generation !== undefined && v.generation !== cx.packetGeneration) return cx.report(diag.stalePacketView(node));
+  return v;
+}
+
+export const noValue = (cx: Lowering, node: ts.Expression): Val => cx.report(diag.stringOrObject(node));

@@ -63,7 +63,7 @@ function declaration(cx: Lowering, d: ts.VariableDeclaration, isConst: boolean):
     if (isConst) return void cx.scope.set(sym, { kind: 'value', val: v });
     const reg = cx.newReg();
     cx.emit({ op: 'mov', dst: reg, src: cx.address(v.base, v.off) });
-    cx.scope.set(sym, { kind: 'ptr', reg, to: v.to, space: v.space, cell: v.cell, name });
+    cx.scope.set(sym, { kind: 'ptr', reg, to: v.to, space: v.space, cell: v.cell, name, generation: v.generation });
     return;
   }
   if (v.k === 'map' || v.k === 'desc' || v.k === 'ctx') {
