@@ -335,7 +335,10 @@ describe('tc context and skb helpers', () => {
     // 0xffff - 1 in one's complement arithmetic
     expect(r.retval).toBe(0xfffen);
     const bad = run(`r1 = r10\nr1 += -8\nr2 = 3\nr3 = 0\nr4 = 0\nr5 = 0\ncall ${F.BPF_FUNC_csum_diff}\nexit`);
-    expect(BigInt.asIntN(64, bad.retval)).toBe(BigInt(-Errno.EINVAL));
+    // Linux ≥ 6.13 takes sizes that are not multiples of 4 and folds the result to 16 bits.
+    const odd = BigInt.asIntN(64, bad.retval);
+    expect(odd).not.toBe(BigInt(-Errno.EINVAL));
+    expect(odd >= 0n && odd <= 0xffffn).toBe(true);
   });
 
   it('skb_change_tail grows with zeros and shrinks; stale packet pointers fault', () => {

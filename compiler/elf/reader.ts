@@ -255,7 +255,9 @@ function classify(elf: ElfFile, insn: Instruction, sym: ElfSymbol, text: ElfSect
   }
   if (!isWide(insn)) fail(`relocation against ${sym.name} on opcode 0x${insn.opcode.toString(16)}, not a 64-bit immediate load or call`);
   if (target === text) {
-    if (insn.src !== PseudoSrc.FUNC) fail(`reference to .text function without src=BPF_PSEUDO_FUNC`);
+    // clang emits the address of a static function (a bpf_loop callback) as a plain 64-bit load
+    // (src 0) against .text; libbpf turns it into src=BPF_PSEUDO_FUNC, and so do we.
+    if (insn.src !== PseudoSrc.FUNC && insn.src !== PseudoSrc.IMM64) fail(`reference to .text function with src=${insn.src}, not BPF_PSEUDO_FUNC`);
     return { ...base, kind: 'func_addr', symbol: functionAt(elf, target, sym.value + insn.imm) };
   }
   const mapKey = `${target.index}:${sym.value + (sym.type === STT.SECTION ? insn.imm : 0)}`;

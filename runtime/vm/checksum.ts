@@ -63,13 +63,22 @@ export function csumPartial(buf: Buffer, seed: number): number {
   return Number(x & 0xffffffffn);
 }
 
+/** csum_from32to16 (include/net/checksum.h): the 32-bit sum folded to 16 bits, not complemented. */
+export function csumFrom32to16(sum: number): number {
+  const s = sum >>> 0;
+  return (((s + (((s >>> 16) | (s << 16)) >>> 0)) >>> 0) >>> 16) & 0xffff;
+}
+
 /**
- * bpf_csum_diff as of Linux 6.12+ (no scratch buffer): the sum of `to` minus the sum of
- * `from`, seeded. Sizes are multiples of 4 (checked by the caller).
+ * bpf_csum_diff as of Linux 6.13+ ("bpf: bpf_csum_diff: optimize and homogenize for all
+ * archs"): the sum of `to` minus the sum of `from`, seeded, folded to 16 bits by
+ * csum_from32to16. Sizes need not be multiples of 4 any more; a tail is zero-padded.
  */
 export function csumDiff(from: Buffer, to: Buffer, seed: number): number {
-  if (from.length && to.length) return csumSub(csumPartial(to, seed), csumPartial(from, 0));
-  if (to.length) return csumPartial(to, seed);
-  if (from.length) return ~csumPartial(from, ~seed >>> 0) >>> 0;
-  return seed >>> 0;
+  let sum: number;
+  if (from.length && to.length) sum = csumSub(csumPartial(to, seed), csumPartial(from, 0));
+  else if (to.length) sum = csumPartial(to, seed);
+  else if (from.length) sum = ~csumPartial(from, ~seed >>> 0) >>> 0;
+  else sum = seed >>> 0;
+  return csumFrom32to16(sum);
 }

@@ -231,7 +231,6 @@ function l4CsumReplace(m: Machine, ctx: bigint, offset: bigint, from: bigint, to
 function csumDiffHelper(m: Machine, from: bigint, fromSize: bigint, to: bigint, toSize: bigint, seed: bigint): number {
   const fs = u32(fromSize);
   const ts = u32(toSize);
-  if ((fs | ts) & 3) return -Errno.EINVAL;
   const a = fs ? m.memory.read(from, fs) : Buffer.alloc(0);
   const b = ts ? m.memory.read(to, ts) : Buffer.alloc(0);
   return csumDiff(a, b, u32(seed));
@@ -244,6 +243,8 @@ function skbChangeTail(m: Machine, ctx: bigint, newLen: bigint, flags: bigint): 
   const skb = skbOf(m, ctx, 'bpf_skb_change_tail');
   const len = u32(newLen);
   if (flags || len > BPF_SKB_MAX_LEN || len < skbMinLen(skb)) return -Errno.EINVAL;
+  // __bpf_skb_change_tail refuses an encapsulated skb (after skb_adjust_room with an L3 ENCAP flag).
+  if (skb.encapsulation) return -Errno.ENOTSUPP;
   skb.packet.resize(len);
   return 0;
 }
@@ -289,17 +290,20 @@ function skbAdjustRoom(m: Machine, ctx: bigint, lenDiffArg: bigint, modeArg: big
   const lenCur = skb.packet.length - skb.networkOffset;
   if (shrink ? abs >= lenCur || lenCur - abs < lenMin : skb.packet.length + abs > BPF_SKB_MAX_LEN) return -Errno.ENOTSUPP;
 
-  const encap = flags & (Adj.ENCAP_L3_IPV4 | Adj.ENCAP_L3_IPV6 | Adj.ENCAP_L4_GRE | Adj.ENCAP_L4_UDP | Adj.ENCAP_L2_ETH) || innerMacLen;
   if (shrink) {
-    if (encap) return -Errno.EINVAL;
+    // bpf_skb_net_shrink: only FIXED_GSO, DECAP and NO_CSUM_RESET (an inner MAC length is an ENCAP flag too).
+    if (flags & ~(Adj.FIXED_GSO | Adj.DECAP_L3_IPV4 | Adj.DECAP_L3_IPV6 | Adj.NO_CSUM_RESET) || innerMacLen) return -Errno.EINVAL;
     skb.packet.remove(off, abs);
     if (decap) skb.protocol = decap === Adj.DECAP_L3_IPV4 ? ETH_P_IP : ETH_P_IPV6;
     return 0;
   }
+  // bpf_skb_net_grow: only an L3 ENCAP flag makes this an encapsulation (checked and marked);
+  // L4 and L2 flags alone just insert room (Linux 6.18).
+  const encap = flags & (Adj.ENCAP_L3_IPV4 | Adj.ENCAP_L3_IPV6);
   if (encap) {
     if (flags & Adj.ENCAP_L3_IPV4 && flags & Adj.ENCAP_L3_IPV6) return -Errno.EINVAL;
     if (flags & Adj.ENCAP_L4_GRE && flags & Adj.ENCAP_L4_UDP) return -Errno.EINVAL;
-    if (flags & Adj.ENCAP_L2_ETH && innerMacLen !== ETH_HLEN) return -Errno.EINVAL;
+    if (flags & Adj.ENCAP_L2_ETH && innerMacLen < ETH_HLEN) return -Errno.EINVAL;
     if (skb.encapsulation) return -Errno.EALREADY;
     if (innerMacLen > abs) return -Errno.EINVAL;
   }

@@ -27,7 +27,8 @@ export const Errno = {
   ENOTSUPP: 524, // the kernel-internal "not supported" that BPF helpers return
 } as const;
 
-/** BPF_ANY, BPF_NOEXIST, BPF_EXIST (and BPF_F_LOCK, accepted and ignored: the VM is single-threaded). */
+/** BPF_ANY, BPF_NOEXIST, BPF_EXIST, and BPF_F_LOCK (only on values with a bpf_spin_lock, as in
+ *  the kernel; it takes no lock here: the VM is single-threaded). */
 export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2, F_LOCK: 4 } as const;
 
 export class MapError extends Error {
@@ -47,6 +48,8 @@ export interface MapDefinition {
   valueSize: number;
   maxEntries: number;
   flags?: number;
+  /** The value holds a struct bpf_spin_lock: only then may updates pass BPF_F_LOCK (else -EINVAL). */
+  spinLock?: boolean;
 }
 
 const errnoName = (errno: number): string => Object.entries(Errno).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
@@ -59,6 +62,7 @@ export abstract class VmMap {
   readonly valueSize: number;
   readonly maxEntries: number;
   readonly flags: number;
+  readonly spinLock: boolean;
   /** Called with a value buffer that left the map, so guest pointers into it start to fault. */
   onRelease?: (value: Buffer) => void;
   /** Global-data maps frozen after initialisation (.rodata): programs may not write them. */
@@ -71,6 +75,7 @@ export abstract class VmMap {
     this.valueSize = def.valueSize;
     this.maxEntries = def.maxEntries;
     this.flags = def.flags ?? 0;
+    this.spinLock = def.spinLock ?? false;
     if (def.maxEntries <= 0) throw new MapError(Errno.EINVAL, `map ${def.name}: max_entries must be positive`);
   }
 
@@ -129,9 +134,12 @@ export abstract class VmMap {
     if (key.length !== this.keySize) throw new MapError(Errno.EINVAL, `map ${this.name}: key is ${key.length} bytes, expected ${this.keySize}`);
   }
 
-  protected static checkFlags(flags: number): number {
+  /** htab/array_map_update_elem's checks: a known flag set, not NOEXIST|EXIST, and BPF_F_LOCK
+   *  only on a value with a bpf_spin_lock (Linux 6.18: -EINVAL otherwise). */
+  protected checkFlags(flags: number): number {
     if (flags & ~(UpdateFlags.NOEXIST | UpdateFlags.EXIST | UpdateFlags.F_LOCK)) return -Errno.EINVAL;
     if ((flags & 3) === 3) return -Errno.EINVAL;
+    if (flags & UpdateFlags.F_LOCK && !this.spinLock) return -Errno.EINVAL;
     return 0;
   }
 }
@@ -153,7 +161,7 @@ export class HashMap extends VmMap {
   }
 
   updateElem(key: Buffer, value: Buffer, flags: number): number {
-    const bad = VmMap.checkFlags(flags);
+    const bad = this.checkFlags(flags);
     if (bad) return bad;
     const id = key.toString('hex');
     const old = this.entries.get(id);
@@ -207,7 +215,7 @@ export class ArrayMap extends VmMap {
   }
 
   updateElem(key: Buffer, value: Buffer, flags: number): number {
-    const bad = VmMap.checkFlags(flags);
+    const bad = this.checkFlags(flags);
     if (bad) return bad;
     const index = key.readUInt32LE(0);
     if (index >= this.maxEntries) return -Errno.E2BIG;
@@ -275,7 +283,7 @@ export class LpmTrieMap extends VmMap {
   }
 
   updateElem(key: Buffer, value: Buffer, flags: number): number {
-    const bad = VmMap.checkFlags(flags);
+    const bad = this.checkFlags(flags);
     if (bad) return bad;
     const len = key.readUInt32LE(0);
     if (len > this.maxPrefix) return -Errno.EINVAL;

@@ -87,7 +87,7 @@ export class VmObject {
   constructor(readonly spec: ObjectSpec, options: MachineOptions = {}) {
     this.machine = new Machine(options);
     for (const def of spec.maps) {
-      const map = createMap(def);
+      const map = createMap({ ...def, spinLock: hasSpinLock(spec, def.valueTypeId) });
       if (def.initialValue && map instanceof ArrayMap) map.values[0]!.set(def.initialValue.subarray(0, def.valueSize));
       if (def.readOnly) map.frozen = true;
       this.maps.set(def.name, map);
@@ -141,6 +141,22 @@ export class VmObject {
         return kfuncs.get(name) ?? `${where(i)}: kfunc ${name} is not provided by the VM`;
       },
     };
+  }
+}
+
+/** The map value is a struct with a top-level struct bpf_spin_lock member (the kernel's btf_record). */
+function hasSpinLock(spec: ObjectSpec, valueTypeId: number): boolean {
+  const btf = spec.btf;
+  if (!btf || !valueTypeId) return false;
+  try {
+    const value = btf.get(btf.resolve(valueTypeId));
+    if (value.kind !== 'struct') return false;
+    return value.members.some((m) => {
+      const t = btf.get(btf.resolve(m.type));
+      return t.kind === 'struct' && t.name === 'bpf_spin_lock';
+    });
+  } catch {
+    return false;
   }
 }
 
