@@ -89,14 +89,16 @@ export const EncryptSa = struct(
 export const encrypt_sa = hashMap({ key: EncryptKey, value: EncryptSa, maxEntries: 4096 });
 
 // ---------------------------------------------------------------------------------------------
-// Ingress SA map: (spi, dst) → key, salt, anti-replay window (RFC 4303 §3.4.3, 1024 bits as
-// Cilium's replay-window), counters. The window is updated under the SA's spin lock once the
+// Ingress SA map: (spi, src, dst) → key, salt, anti-replay window (RFC 4303 §3.4.3, 1024 bits as
+// Cilium's replay-window), counters. The outer source is part of the key because keys are derived
+// per node pair (runtime/keys/derive.ts): every sender uses the same SPI (the Cilium key ID) with a
+// different key, so (SPI, destination) alone cannot tell the SAs apart. The window is updated under the SA's spin lock once the
 // compiler has bpf_spin_lock (gap G5); today its words are written with single 8-byte stores.
 
 export const REPLAY_WINDOW_BITS = 1024;
 
-/** 0 spi (be32), 4 dst (be32). 8 bytes. */
-export const IngressKey = struct({ spi: be32, dst: be32 }, { name: 'ingress_key' });
+/** 0 spi (be32), 4 src (be32, outer source), 8 dst (be32, outer destination). 12 bytes. */
+export const IngressKey = struct({ spi: be32, src: be32, dst: be32 }, { name: 'ingress_key' });
 /**
  *   0 top         u64  highest authenticated sequence number (64-bit, ESN-inferred)
  *   8 window      16 × u64: bit (top − n) mod 1024 is sequence top − n; 1024 bits
