@@ -1,12 +1,13 @@
-// A reference ESP (RFC 4303) tunnel-mode codec with AES-GCM per RFC 4106, on node:crypto.
+// Framing around the project's ESP reference (runtime/esp: RFC 4303 with AES-GCM per RFC 4106,
+// the implementation the engine is diffed against byte for byte) for the baseline's probes.
 //
-// The test oracle of the interoperability checks, independent of both the kernel and the engine:
-// frames xfrm puts on the wire must decrypt here to exactly what was sent, and frames built here
-// must be accepted by xfrm. The engine's own output is later held to the same two checks.
+// The interoperability oracle: frames xfrm puts on the wire must open with runtime/esp to exactly
+// what was sent, and frames runtime/esp seals must be accepted by xfrm — so Linux xfrm checks the
+// reference, and the reference checks the engine.
 //
 //   ESP packet:  SPI(4) | seq(4) | IV(8) | ciphertext(inner IP | padding 1,2,3.. | pad len | next hdr) | ICV
 //   nonce = salt(4) ‖ IV(8)        AAD = SPI ‖ seq (no ESN)        key‖salt as in Cilium's key file
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { EspSa as ReferenceSa, espOpen, espPadLength, espSeal } from '../esp/esp.ts';
 import type { CiliumAeadKey } from './keys.ts';
 
 export interface EspSa {
@@ -24,7 +25,9 @@ export function saFromCiliumKey(key: CiliumAeadKey, src: string, dst: string): E
   return { spi: key.spi, aesKey: k.subarray(0, k.length - 4), salt: k.subarray(k.length - 4), icvBytes: key.icvBits / 8, src, dst };
 }
 
-const cipherName = (key: Buffer) => `aes-${key.length * 8}-gcm` as 'aes-128-gcm';
+function referenceSa(sa: EspSa): ReferenceSa {
+  return new ReferenceSa({ spi: sa.spi, key: sa.aesKey, salt: sa.salt, icvLength: sa.icvBytes as 8 | 12 | 16, mode: 'tunnel' });
+}
 
 const ipBytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
 const ipString = (b: Buffer) => [...b].join('.');
@@ -79,18 +82,9 @@ export function espEncryptTunnel(
   iv: Buffer,
   macs: { src: string; dst: string },
 ): Buffer {
-  if (iv.length !== 8) throw new RangeError('RFC 4106 explicit IV is 8 bytes');
-  // Pad so that payload ‖ pad length ‖ next header ends on a 4-byte boundary (GCM is a stream
-  // mode; 4 is ESP's minimum alignment). Padding bytes are 1, 2, 3, ... (RFC 4303 §2.4).
-  const padLength = (4 - ((inner.length + 2) % 4)) % 4;
-  const trailer = Buffer.from([...Array.from({ length: padLength }, (_, i) => i + 1), padLength, 4 /* IPv4 */]);
-  const header = Buffer.alloc(8);
-  header.writeUInt32BE(sa.spi >>> 0, 0);
-  header.writeUInt32BE(seq >>> 0, 4);
-  const cipher = createCipheriv(cipherName(sa.aesKey), sa.aesKey, Buffer.concat([sa.salt, iv]), { authTagLength: sa.icvBytes });
-  cipher.setAAD(header);
-  const ciphertext = Buffer.concat([cipher.update(Buffer.concat([inner, trailer])), cipher.final()]);
-  const esp = Buffer.concat([header, iv, ciphertext, cipher.getAuthTag()]);
+  // Padding 1, 2, 3, … to a 4-byte boundary and next header 4 (IPv4 in tunnel mode) are
+  // runtime/esp's, as Linux sends them.
+  const esp = Buffer.from(espSeal(referenceSa(sa), BigInt(seq), iv, inner, 4));
   const outer = ipv4Header(sa.src, sa.dst, 50, esp.length);
   return Buffer.concat([macBytes(macs.dst), macBytes(macs.src), Buffer.from([0x08, 0x00]), outer, esp]);
 }
@@ -115,27 +109,18 @@ export function espDecrypt(sa: EspSa, frame: Buffer): DecryptedEsp {
   if (ip[9] !== 50) throw new Error(`IP protocol ${ip[9]} is not ESP`);
   const esp = ip.subarray(ihl, ip.readUInt16BE(2));
   const spi = esp.readUInt32BE(0);
-  const seq = esp.readUInt32BE(4);
   if (spi !== sa.spi) throw new Error(`SPI ${spi} is not the SA's ${sa.spi}`);
-  const iv = esp.subarray(8, 16);
-  const body = esp.subarray(16, esp.length - sa.icvBytes);
-  const decipher = createDecipheriv(cipherName(sa.aesKey), sa.aesKey, Buffer.concat([sa.salt, iv]), { authTagLength: sa.icvBytes });
-  decipher.setAAD(esp.subarray(0, 8));
-  decipher.setAuthTag(esp.subarray(esp.length - sa.icvBytes));
-  const plain = Buffer.concat([decipher.update(body), decipher.final()]);
-  const nextHeader = plain[plain.length - 1];
-  const padLength = plain[plain.length - 2];
-  const pad = plain.subarray(plain.length - 2 - padLength, plain.length - 2);
-  if (pad.some((b, i) => b !== i + 1)) throw new Error(`ESP padding is not 1, 2, 3, ...: ${pad.toString('hex')}`);
+  const opened = espOpen(referenceSa(sa), esp);
+  if (!opened.ok) throw new Error(`ESP does not open: ${opened.reason}: ${opened.detail}`);
   return {
     src: ipString(ip.subarray(12, 16)),
     dst: ipString(ip.subarray(16, 20)),
     spi,
-    seq,
-    iv: Buffer.from(iv),
-    nextHeader,
-    padLength,
-    inner: Buffer.from(plain.subarray(0, plain.length - 2 - padLength)),
+    seq: Number(opened.seq),
+    iv: Buffer.from(opened.iv),
+    nextHeader: opened.nextHeader,
+    padLength: espPadLength(opened.payload.length),
+    inner: Buffer.from(opened.payload),
   };
 }
 

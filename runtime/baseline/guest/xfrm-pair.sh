@@ -57,7 +57,7 @@ in_ns node-a "$NETPROBE" inject eth0 "$RESULTS/esp-a-to-b.pcap" > "$RESULTS/repl
 wait "$replay_pid" || status=1
 cp $SCRATCH/replay "$RESULTS/replay.recv.txt"
 
-# Frames the host encrypted with its reference ESP codec (runtime/baseline/esp.ts) from the same
+# Frames the host encrypted with its reference ESP codec (runtime/esp, via runtime/baseline/esp.ts) from the same
 # Cilium key: xfrm must accept ESP it did not produce itself, the way it will the engine's.
 step "inject host-built ESP into node-b's xfrm"
 in_ns pod-b "$NETPROBE" udp-recv 4002 "$UDP_COUNT" 10000 > "$SCRATCH/reference" 2>&1 &
