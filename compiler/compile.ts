@@ -11,13 +11,14 @@
 //   → ObjectSpec (+ BTF) → ELF via compiler/elf/writer.ts
 
 import ts from 'typescript';
-import { addFunc, addInt, addPtr, findOrAdd } from './btf/builders.ts';
+import { addFunc, addInt, addKptr, addPtr, findOrAdd } from './btf/builders.ts';
 import { Btf } from './btf/btf.ts';
 import { IntEncoding, Linkage } from './btf/types.ts';
 import { type Diagnostic, diag, formatDiagnostic } from './diagnostics.ts';
 import type { MapSpec, ObjectSpec, ProgramSpec } from './elf/spec.ts';
-import { formatFunction } from './ir/ir.ts';
+import { type IrFunction, formatFunction } from './ir/ir.ts';
 import { ModuleInfo, mapTypeNumber } from './frontend/module.ts';
+import { KFUNC_PROTOTYPES } from './frontend/helpers.ts';
 import type { DType } from './frontend/types.ts';
 import { legalize } from './isel/legalize.ts';
 import { select } from './isel/select.ts';
@@ -95,17 +96,22 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
       object.maps.push(spec);
     }
     layoutGlobals(module, object, (t) => btfType(btf, t, typeIds));
-    for (const p of module.programs) {
-      const lowered = module.lowerProgram(p);
-      const f = lowered.ir;
+    /** optimise → legalize → allocate → frame → select, for a program or a .text function. */
+    const backEnd = (f: IrFunction, decl: ts.FunctionDeclaration): ReturnType<typeof select> => {
       if (opts.optimise !== false) optimise(f);
       legalize(f);
       allocateRegisters(f);
       simplifyCfg(f); // moves coalesced away can leave blocks that only jump
       const frame = layoutFrame(f);
-      if (frame > STACK_LIMIT) module.diagnostics.push(diag.stackLimit(p.decl.name ?? p.decl, frame));
-      if (opts.ir) irDumps[p.name] = formatFunction(f);
-      const { instructions, relocations } = select(f);
+      if (frame > STACK_LIMIT) module.diagnostics.push(diag.stackLimit(decl.name ?? decl, frame));
+      if (opts.ir) irDumps[f.name] = formatFunction(f);
+      const selected = select(f);
+      for (const r of selected.relocations) if (r.kind === 'kfunc') declareKfunc(btf, r.symbol);
+      return selected;
+    };
+    for (const p of module.programs) {
+      const lowered = module.lowerProgram(p);
+      const { instructions, relocations } = backEnd(lowered.ir, p.decl);
       if (instructions.length > 0) instructions[0] = { ...instructions[0]!, symbol: p.name };
       const funcId = addFunc(btf, p.name, addInt(btf, 'int', 4, true), [{ name: 'ctx', type: addPtr(btf, 0) }], Linkage.GLOBAL);
       const spec: ProgramSpec = {
@@ -113,13 +119,22 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
         section: p.section,
         progType: p.progType,
         attachType: p.attachType,
-        sleepable: p.section.endsWith('.s'),
+        sleepable: p.context === 'syscall' || p.section.endsWith('.s'),
         instructions,
         relocations,
         funcInfo: [{ insnOff: 0, typeId: funcId }],
         lineInfo: linesFromSource(instructions),
       };
       object.programs.push(spec);
+    }
+    // .text functions: lowered while the programs that call them were.
+    for (const sub of module.subprograms) {
+      if (!sub.ir) continue;
+      const { instructions, relocations } = backEnd(sub.ir, sub.fn);
+      if (instructions.length > 0) instructions[0] = { ...instructions[0]!, symbol: sub.name };
+      const long = addInt(btf, 'long', 8, true);
+      const funcId = addFunc(btf, sub.name, long, sub.fn.parameters.map((prm, i) => ({ name: ts.isIdentifier(prm.name) ? prm.name.text : `arg${i}`, type: long })), Linkage.STATIC);
+      object.functions.push({ name: sub.name, instructions, relocations, funcInfo: [{ insnOff: 0, typeId: funcId }], lineInfo: linesFromSource(instructions) });
     }
     diagnostics.push(...module.diagnostics);
     return sf;
@@ -170,6 +185,29 @@ function layoutGlobals(module: ModuleInfo, object: ObjectSpec, typeId: (t: DType
   }
 }
 
+/** An extern FUNC for kfunc `name` (listed in .ksyms by the ELF writer), from KFUNC_PROTOTYPES. */
+function declareKfunc(btf: Btf, name: string): void {
+  if (btf.findAll(name, 'func').length > 0) return;
+  const proto = KFUNC_PROTOTYPES[name];
+  if (!proto) throw new Error(`kfunc ${name}: no prototype in compiler/frontend/helpers.ts`);
+  const type = (c: string): number => {
+    const ptr = c.endsWith('*');
+    const base = c.replace(/\s*\*$/, '');
+    let id: number;
+    if (base.startsWith('struct ')) {
+      const n = base.slice(7);
+      id = btf.findStruct(n) ?? btf.add({ kind: 'struct', name: n, size: 0, members: [] });
+    } else if (base === 'void') id = 0;
+    else if (base === 'int') id = addInt(btf, 'int', 4, true);
+    else if (base === 'u32') id = addInt(btf, 'unsigned int', 4, false);
+    else if (base === 'u64') id = addInt(btf, 'unsigned long long', 8, false);
+    else throw new Error(`kfunc ${name}: unknown C type ${c}`);
+    return ptr ? addPtr(btf, id) : id;
+  };
+  const fproto = btf.add({ kind: 'func_proto', returnType: type(proto.returns), params: proto.params.map(([n, t]) => ({ name: n, type: type(t) })) });
+  btf.add({ kind: 'func', name, type: fproto, linkage: Linkage.EXTERN });
+}
+
 /** The BTF of a DSL type (ints, arrays, structs), deduplicated per compilation. */
 function btfType(btf: Btf, t: DType, cache: Map<DType, number>): number {
   const hit = cache.get(t);
@@ -182,6 +220,8 @@ function btfType(btf: Btf, t: DType, cache: Map<DType, number>): number {
   } else if (t.kind === 'array') {
     const index = addInt(btf, '__ARRAY_SIZE_TYPE__', 4, false);
     id = findOrAdd(btf, { kind: 'array', type: btfType(btf, t.element, cache), indexType: index, nelems: t.length });
+  } else if (t.kind === 'kptr') {
+    id = addKptr(btf, t.target);
   } else {
     const members = t.layout.map((f) => ({ name: f.name, type: btfType(btf, f.type, cache), bitOffset: f.offset * 8 }));
     id = btf.add({ kind: 'struct', name: t.name === 'anon' ? '' : t.name, size: t.size, members });

@@ -106,6 +106,12 @@ export const diag = {
   stalePacketView: (node: ts.Node) =>
     at(node, 1409, `This packet view was taken before a helper that may move or resize the packet, so it is no longer valid.`, 'Take the view again with skb.header(...) after the call.'),
   readOnlyGlobal: (node: ts.Node) => at(node, 1410, `This is read-only data (rodata) and cannot be written.`, 'Declare it with global(T, init) to make it writable.'),
+  kptrStore: (node: ts.Node) =>
+    at(node, 1412, `A kptr field cannot be written with '=' (the verifier refuses plain stores of referenced pointers).`, "Use kptrXchg(view, 'field', ptrOrNull) and release the old pointer it returns."),
+  sleepableOnly: (node: ts.Node, what: string) =>
+    at(node, 1413, `'${what}' may sleep: only syscall programs (sleepable) may call it.`, 'Create crypto contexts in a syscall program and keep them in a map (kptr field).'),
+  variableContextIndex: (node: ts.Node) =>
+    at(node, 1414, `The syscall buffer (ctx.args) can only be indexed with constants: the verifier refuses a modified context pointer.`, 'Copy the field first (e.g. `dst.key = args.key`, or local(T, ctx.args(T))) and index the copy.'),
   wrongContext: (node: ts.Node, what: string, ctx: string) => at(node, 1411, `'${what}' cannot be called from a ${ctx} program.`, 'See the helper table in compiler/frontend/helpers.ts for the program types of each helper.'),
 
   // 15xx: TypeScript's own errors, passed through

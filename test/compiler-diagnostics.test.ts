@@ -9,7 +9,9 @@ import { compileFile } from '../compiler/compile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-ts-diag-'));
 const dsl = relative(dir, resolve(fileURLToPath(new URL('.', import.meta.url)), '../compiler/dsl/index.ts'));
-const header = `import { type i32, u8, u32, u64, TcContext, XdpContext, array, struct, hashMap, arrayMap, rodata, global, local, fetchAdd, loadBytes, storeBytes } from '${dsl}';\n`;
+const header = `import { type i32, u8, u32, u64, TcContext, XdpContext, SyscallContext, array, struct, hashMap, arrayMap, rodata, global, local, fetchAdd, loadBytes, storeBytes, kptr, kptrXchg, bpfLoop, CryptoCtx, CryptoParams, cryptoCtxCreate, cryptoCtxAcquire, dynptrFromMem } from '${dsl}';\n`;
+const sys = (body: string, extra = ''): string => `${header}${extra}\nexport function p(ctx: SyscallContext): i32 {\n${body}\n}\n`;
+const holder = `const H = struct({ c: kptr(CryptoCtx) }); const m = arrayMap({ value: H, maxEntries: 1 });`;
 const prog = (body: string, extra = ''): string => `${header}${extra}\nexport function p(skb: TcContext): i32 {\n${body}\n}\n`;
 
 const cases: [code: number, source: string][] = [
@@ -43,7 +45,7 @@ const cases: [code: number, source: string][] = [
   [1101, prog(`  let x: symbol = Symbol(); return 0;`)],
   [1102, prog(`  let x = null; return 0;`)],
   [1103, prog(`  const x = 1.5; return 0;`)],
-  [1104, prog(`  const v = local(u32); return 0;`)],
+  [1104, prog(`  const v = local(m as never); return 0;`, `const m = arrayMap({ value: u32, maxEntries: 1 });`)],
   [1105, prog(`  return 0;`, `const S = struct({ a: 'x' as unknown as typeof u8 });`)],
   [1405, `${header}export function p(skb: TcContext): i32 {\n  if (skb.len > 3) break;\n  return 0;\n}\n`],
   [1406, prog(`  const h = skb.header(B, 0); return h!.b;`, `const B = struct({ b: u8 });`)],
@@ -52,13 +54,23 @@ const cases: [code: number, source: string][] = [
   [1409, prog(`  const h = skb.header(B, 0); if (h === null) return 0; const s = local(B); storeBytes(skb, 0, s); return h.b;`, `const B = struct({ b: u8 });`)],
   [1410, prog(`  T[0] = 3; return 0;`, `const T = rodata(array(u8, 2), [1, 2]);`)],
   [1411, `${header}const B = struct({ b: array(u8, 4) });\nexport function p(ctx: XdpContext): i32 {\n  const s = local(B); return loadBytes(ctx as never, 0, s);\n}\n`],
+  [1412, prog(`  const h = m.lookup(0); if (h === null) return 0; (h as { c: unknown }).c = null; return 0;`, holder)],
+  [1413, prog(`  const err = local(u32 as never); cryptoCtxCreate(local(CryptoParams), err as never); return 0;`)],
+  [1414, sys(`  const a = ctx.args(B); const i: u32 = a.b[0] & 3; return a.b[i];`, `const B = struct({ b: array(u8, 4) });`)],
+  [1407, sys(`  const h = m.lookup(0); if (h === null) return 0; const c = h.c; if (c === null) return 0; kptrXchg(h, 'c', c); return 0;`, holder)],
+  [1411, prog(`  const h = m.lookup(0); if (h === null) return 0; const c = h.c; if (c === null) return 0; const x = cryptoCtxAcquire(c); return x === null ? 0 : 1;`, holder)],
+  [1407, prog(`  const b = local(B); dynptrFromMem(b); return 0;`, `const B = struct({ b: array(u8, 16) });`)],
+  [1402, prog(`  return f(3) & 1;`, `\n/** @noinline */\nfunction f(n: u32): u32 { return n === 0 ? 0 : f(0); }`)],
+  [1407, prog(`  const v = m.lookup(0); if (v === null) return 0; return bpfLoop(4, cb, v);`, `const S = struct({ a: u32 }); const m = arrayMap({ value: S, maxEntries: 1 }); function cb(i: u32, s: { a: number }): i32 { return 0; }`)],
+  [1202, prog(`  const s = local(S); return bpfLoop(4, cb, s);`, `const S = struct({ a: u32 }); function cb(i: u32, s: { a: number }): i32 { return 2; }`)],
+  [1406, prog(`  const v = m.lookup(0); return f(v) & 1;`, `const S = struct({ a: u32 }); const m = arrayMap({ value: S, maxEntries: 1 });\n/** @noinline */\nfunction f(s: { a: number } | null): u32 { return 0; }`)],
   [1501, prog(`  const a: string = 5; return 0;`)],
 ];
 
 describe('diagnostics: one program per code', () => {
-  for (const [code, source] of cases) {
-    it(`EBPF${code}`, () => {
-      const path = join(dir, `diag-${code}.ts`);
+  for (const [n, [code, source]] of cases.entries()) {
+    it(`EBPF${code} (#${n})`, () => {
+      const path = join(dir, `diag-${n}-${code}.ts`);
       writeFileSync(path, source);
       const r = compileFile(path);
       const codes = r.diagnostics.map((d) => d.code);

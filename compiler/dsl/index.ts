@@ -6,6 +6,8 @@
 // at run time, which is what lets a packet view or a map work in plain Node and what the
 // compiler reads (statically, from the same initialiser) to lay out BPF memory and BTF.
 
+import * as nodeCrypto from 'node:crypto';
+
 // ---------------------------------------------------------------------------------------------
 // Integer types. 8/16/32-bit integers are `number`, 64-bit integers are `bigint`.
 
@@ -50,7 +52,19 @@ export interface StructType<F extends Record<string, Type> = Record<string, Type
   readonly size: number;
   readonly align: number;
 }
-export type Type = IntType | ArrayType<any> | StructType<any>;
+/** A referenced kernel object kept in a map value (`struct T __kptr *`): 8 bytes in BPF. In Node
+ *  the field holds the object itself (beside the bytes, which stay zero as the kernel shows them
+ *  to userspace). Written only through kptrXchg. */
+export interface KptrType<O extends object = object> {
+  readonly kind: 'kptr';
+  /** The kernel struct: 'bpf_crypto_ctx'. */
+  readonly target: string;
+  readonly size: 8;
+  readonly align: 8;
+  /** Phantom: the Node object type. */
+  readonly __object?: O;
+}
+export type Type = IntType | ArrayType<any> | StructType<any> | KptrType<any>;
 
 function int<V extends number | bigint>(name: string, size: 1 | 2 | 4 | 8, signed: boolean, bigEndian = false): IntType<V> {
   return Object.freeze({ kind: 'int', name, size, signed, bigEndian }) as IntType<V>;
@@ -67,6 +81,16 @@ export const be16 = int<number>('be16', 2, false, true);
 export const be32 = int<number>('be32', 4, false, true);
 
 const alignOf = (t: Type): number => (t.kind === 'int' ? t.size : t.align);
+
+/** A kernel object type that may live in a kptr field (the class's `btfName` is its kernel struct). */
+export interface KernelObjectClass<O extends object> {
+  readonly btfName: string;
+  prototype: O;
+}
+/** `kptr(CryptoCtx)`: a kptr field of a map value struct. */
+export function kptr<O extends object>(target: KernelObjectClass<O>): KptrType<O> {
+  return Object.freeze({ kind: 'kptr', target: target.btfName, size: 8, align: 8 }) as KptrType<O>;
+}
 const sizeOf = (t: Type): number => t.size;
 
 /** A fixed-length array of `length` elements. */
@@ -92,11 +116,12 @@ export function struct<F extends Record<string, Type>>(fields: F, options: { nam
 
 /** The JavaScript value of a field of type T: integers by value, arrays and structs as live views. */
 export type Value<T> =
-  T extends IntType<infer V> ? V : T extends ArrayType<infer E> ? ArrayView<Value<E>> : T extends StructType<infer F> ? View<F> : never;
-/** Plain data accepted where a value is written (struct literals, integers). */
+  T extends IntType<infer V> ? V : T extends ArrayType<infer E> ? ArrayView<Value<E>> : T extends StructType<infer F> ? View<F> : T extends KptrType<infer O> ? O | null : never;
+/** Plain data accepted where a value is written (struct literals, integers; a string for a u8
+ *  array: its Latin-1 bytes, zero-padded). kptr fields cannot be initialised (they start NULL). */
 export type Init<T> =
-  T extends IntType<infer V> ? V : T extends ArrayType<infer E> ? ArrayLike<Init<E>> : T extends StructType<infer F> ? { [K in keyof F]: Init<F[K]> } : never;
-export type View<F extends Record<string, Type>> = { -readonly [K in keyof F]: Value<F[K]> };
+  T extends IntType<infer V> ? V : T extends ArrayType<infer E> ? ArrayLike<Init<E>> | (E extends IntType<number> ? string : never) : T extends StructType<infer F> ? { [K in keyof F as F[K] extends KptrType<any> ? never : K]: Init<F[K]> } : T extends KptrType<any> ? null : never;
+export type View<F extends Record<string, Type>> = { -readonly [K in keyof F]: F[K] extends KptrType<any> ? Readonly<Value<F[K]>> : Value<F[K]> };
 /** The view type of a struct descriptor: `type EthHdr = Infer<typeof EthHdr>`. */
 export type Infer<S extends Type> = Value<S>;
 export interface ArrayView<V> {
@@ -155,12 +180,33 @@ const remember = <V extends object>(v: V, type: Type, bytes: Uint8Array, offset:
 
 /** A live view of `type` at `offset` in `bytes`. */
 export function view<T extends Type>(type: T, bytes: Uint8Array, offset = 0): Value<T> {
-  if (type.kind !== 'int') return remember(viewOf(type, bytes, offset) as object, type, bytes, offset) as Value<T>;
+  if (type.kind !== 'int' && type.kind !== 'kptr') return remember(viewOf(type, bytes, offset) as object, type, bytes, offset) as Value<T>;
   return viewOf(type, bytes, offset);
 }
+// kptr fields in Node: the objects live beside the bytes, keyed by the memory and the absolute offset.
+const kptrFields = new WeakMap<ArrayBufferLike, Map<number, object>>();
+function kptrGet(bytes: Uint8Array, offset: number): object | null {
+  return kptrFields.get(bytes.buffer)?.get(bytes.byteOffset + offset) ?? null;
+}
+function kptrSet(bytes: Uint8Array, offset: number, o: object | null): object | null {
+  let m = kptrFields.get(bytes.buffer);
+  if (!m) kptrFields.set(bytes.buffer, (m = new Map()));
+  const old = m.get(bytes.byteOffset + offset) ?? null;
+  if (o) m.set(bytes.byteOffset + offset, o);
+  else m.delete(bytes.byteOffset + offset);
+  return old;
+}
+/** Drop the kptrs stored in `bytes` (an array map update frees the old element's kptrs). */
+function kptrClear(bytes: Uint8Array): void {
+  const m = kptrFields.get(bytes.buffer);
+  if (!m) return;
+  for (const k of [...m.keys()]) if (k >= bytes.byteOffset && k < bytes.byteOffset + bytes.byteLength) m.delete(k);
+}
+
 function viewOf<T extends Type>(type: T, bytes: Uint8Array, offset = 0): Value<T> {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (type.kind === 'int') return readInt(dv, offset, type) as Value<T>;
+  if (type.kind === 'kptr') return kptrGet(bytes, offset) as Value<T>;
   if (type.kind === 'array') {
     const t = type as ArrayType;
     return new Proxy({ length: t.length } as ArrayView<unknown>, {
@@ -187,7 +233,10 @@ function viewOf<T extends Type>(type: T, bytes: Uint8Array, offset = 0): Value<T
     Object.defineProperty(obj, f.name, {
       enumerable: true,
       get: () => view(f.type, bytes, offset + f.offset),
-      set: (v) => store(f.type, bytes, offset + f.offset, v),
+      set: (v) => {
+        if (f.type.kind === 'kptr') throw new TypeError(`kptr field ${f.name}: write it with kptrXchg`);
+        store(f.type, bytes, offset + f.offset, v);
+      },
     });
   }
   return obj as Value<T>;
@@ -196,8 +245,11 @@ function viewOf<T extends Type>(type: T, bytes: Uint8Array, offset = 0): Value<T
 function store(type: Type, bytes: Uint8Array, offset: number, v: unknown): void {
   if (type.kind === 'int') {
     writeInt(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset, type, v as number | bigint);
+  } else if (type.kind === 'kptr') {
+    // Copies of a value skip kptr fields, as the kernel's copy_map_value does.
   } else if (type.kind === 'array') {
-    const src = v as ArrayLike<unknown>;
+    const src = typeof v === 'string' ? Buffer.from(v, 'latin1') : (v as ArrayLike<unknown>);
+    if (typeof v === 'string' && src.length > type.length) throw new RangeError(`'${v}' does not fit in ${type.length} bytes`);
     for (let i = 0; i < type.length; i++) store(type.element, bytes, offset + i * type.element.size, src[i] ?? 0);
   } else {
     const src = v as Record<string, unknown>;
@@ -223,6 +275,7 @@ function cell(type: IntType, bytes: Uint8Array, offset: number): Cell<number | b
   }, type, bytes, offset);
 }
 function ref<T extends Type>(type: T, bytes: Uint8Array): Ref<T> {
+  if (type.kind === 'kptr') throw new TypeError('a kptr is a field of a struct, not a map value by itself');
   return (type.kind === 'int' ? cell(type, bytes, 0) : view(type, bytes, 0)) as Ref<T>;
 }
 
@@ -271,12 +324,17 @@ export abstract class BpfMap<K extends Type, V extends Type> {
     if (flags === BPF_EXIST && !old) return -ENOENT;
     if (!old && this.entries.size >= this.options.maxEntries) return -E2BIG;
     const v = encode(this.options.value, value);
-    if (old) old.value.set(v);
+    if (old) {
+      old.value.set(v);
+      kptrClear(old.value); // the kernel frees the old element's kptrs (bpf_obj_free_fields)
+    }
     else this.entries.set(h, { key: k, value: v });
     return 0n;
   }
   /** 0, or a negative errno as bpf_map_delete_elem returns it. */
   delete(key: Init<K> | Value<K>): i64 {
+    const e = this.entries.get(hex(encode(this.options.key, key)));
+    if (e) kptrClear(e.value);
     return this.entries.delete(hex(encode(this.options.key, key))) ? 0n : -ENOENT;
   }
   /** Userspace: every entry as bytes (for tests and tools). */
@@ -379,9 +437,11 @@ export function rodata<T extends Type>(type: T, init: Init<T>): Readonly<Ref<T>>
 export function global<T extends Type>(type: T, init?: Init<T>): Ref<T> {
   return ref(type, init === undefined ? new Uint8Array(type.size) : encode(type, init));
 }
-/** A zeroed buffer of `type` on the BPF stack (a fresh view in Node): for helpers that fill memory. */
-export function local<T extends StructType<any> | ArrayType<any>>(type: T): Value<T> {
-  return view(type, new Uint8Array(type.size), 0);
+/** A zeroed buffer of `type` on the BPF stack (a fresh view in Node, a Cell for an integer): for
+ *  helpers and kfuncs that fill memory. `init` (a literal; strings for u8 arrays) is written
+ *  over the zeroes. */
+export function local<T extends StructType<any> | ArrayType<any> | IntType>(type: T, init?: T extends StructType<any> ? Partial<Init<T>> : Init<T>): Ref<T> {
+  return ref(type, init === undefined ? new Uint8Array(type.size) : encode(type, init as Init<T>));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -588,3 +648,158 @@ export function redirect(ifindex: u32, flags: u64 = 0n): i32 {
   void ifindex;
   return flags & ~BPF_F_INGRESS ? TC_ACT_SHOT : TC_ACT_REDIRECT;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Syscall programs (BPF_PROG_TYPE_SYSCALL, sleepable): run from userspace with BPF_PROG_TEST_RUN
+// on a buffer (ctx_in); the program reads and writes it through `ctx.args(T)`.
+
+export class SyscallContext {
+  /** The ctx_in buffer (Node only). */
+  readonly bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+  /** A live view of the buffer as `type` (the caller passes at least type.size bytes). */
+  args<T extends StructType<any> | ArrayType<any>>(type: T): Value<T> {
+    if (type.size > this.bytes.length) throw new RangeError(`the syscall buffer is ${this.bytes.length} bytes, ${type.size} expected (EINVAL)`);
+    return view(type, this.bytes, 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kptrs, dynptrs and the bpf_crypto kfuncs (kernel/bpf/crypto.c, Linux 6.10+; "skcipher" with
+// ecb(aes) / cbc(aes)). In Node a crypto context wraps node:crypto; its reference count follows
+// the kernel's (create and acquire take a reference, release drops one).
+
+/** bpf_kptr_xchg(&obj->field, ptr): store `ptr` (an owned reference or null) and return the old
+ *  one, which the caller now owns (release it or store it again). */
+export function kptrXchg<V extends object, K extends keyof V>(obj: V, field: K, ptr: V[K] | null): V[K] | null {
+  const m = memoryOf(obj);
+  const f = m.type.kind === 'struct' ? (m.type as StructType).layout.find((x) => x.name === field) : undefined;
+  if (!f || f.type.kind !== 'kptr') throw new TypeError(`${String(field)} is not a kptr field`);
+  return kptrSet(m.bytes, m.offset + f.offset, ptr as object | null) as V[K] | null;
+}
+
+/** struct bpf_crypto_params (include/linux/bpf_crypto.h). */
+export const CryptoParams = struct(
+  { type: array(u8, 14), reserved: array(u8, 2), algo: array(u8, 128), key: array(u8, 256), key_len: u32, authsize: u32 },
+  { name: 'bpf_crypto_params' },
+);
+
+const AES_MODES: Record<string, 'ecb' | 'cbc'> = { 'ecb(aes)': 'ecb', 'ecb(aes-generic)': 'ecb', 'cbc(aes)': 'cbc', 'cbc(aes-generic)': 'cbc' };
+const EOPNOTSUPP_N = 95;
+const ENOENT_N = 2;
+
+/** struct bpf_crypto_ctx: a kernel object, held through kptr fields and kfunc results. */
+export class CryptoCtx {
+  static readonly btfName = 'bpf_crypto_ctx';
+  /** The reference count (Node only). */
+  usage = 1;
+  readonly mode: 'ecb' | 'cbc';
+  readonly key: Uint8Array;
+  private constructor(mode: 'ecb' | 'cbc', key: Uint8Array) {
+    this.mode = mode;
+    this.key = key;
+  }
+  /** @internal */
+  static create(mode: 'ecb' | 'cbc', key: Uint8Array): CryptoCtx {
+    return new CryptoCtx(mode, key);
+  }
+}
+
+/** struct bpf_dynptr: a stack object describing memory (Node: the bytes it covers). */
+export class Dynptr {
+  readonly bytes: Uint8Array;
+  readonly rdonly: boolean;
+  constructor(bytes: Uint8Array, rdonly = false) {
+    this.bytes = bytes;
+    this.rdonly = rdonly;
+  }
+}
+
+const cString = (b: Uint8Array): string => {
+  const nul = b.indexOf(0);
+  return Buffer.from(b.subarray(0, nul < 0 ? b.length : nul)).toString('latin1');
+};
+
+/** bpf_crypto_ctx_create(params, sizeof params, &err): a new context (one reference), or null
+ *  with a negative errno in `err`. Only sleepable (syscall) programs may call it. */
+export function cryptoCtxCreate(params: Infer<typeof CryptoParams>, err: Cell<i32>): CryptoCtx | null {
+  const p = bytesOf(params);
+  const fail = (errno: number): null => {
+    err.value = -errno;
+    return null;
+  };
+  const L = CryptoParams.layout;
+  const at = (name: string): number => L.find((f) => f.name === name)!.offset;
+  if (p[at('reserved')] || p[at('reserved') + 1]) return fail(EINVAL_N);
+  if (cString(p.subarray(at('type'), at('reserved'))) !== 'skcipher') return fail(ENOENT_N);
+  const mode = AES_MODES[cString(p.subarray(at('algo'), at('key')))];
+  if (!mode) return fail(EOPNOTSUPP_N);
+  if (params.authsize !== 0) return fail(EOPNOTSUPP_N);
+  const keyLen = params.key_len;
+  if (keyLen !== 16 && keyLen !== 24 && keyLen !== 32) return fail(EINVAL_N);
+  err.value = 0;
+  return CryptoCtx.create(mode, p.slice(at('key'), at('key') + keyLen));
+}
+/** bpf_crypto_ctx_acquire: one more reference, or null when the context is being freed. */
+export function cryptoCtxAcquire(ctx: CryptoCtx): CryptoCtx | null {
+  if (ctx.usage === 0) return null;
+  ctx.usage++;
+  return ctx;
+}
+/** bpf_crypto_ctx_release: drop a reference taken by create, acquire or kptrXchg. */
+export function cryptoCtxRelease(ctx: CryptoCtx): void {
+  ctx.usage--;
+}
+function crypt(decrypt: boolean, ctx: CryptoCtx, src: Dynptr, dst: Dynptr, siv: Dynptr | null): i32 {
+  const sivLen = siv ? siv.bytes.length : 0;
+  if (dst.rdonly || !src.bytes.length || !dst.bytes.length || src.bytes.length > dst.bytes.length) return -EINVAL_N;
+  if (sivLen !== (ctx.mode === 'cbc' ? 16 : 0)) return -EINVAL_N;
+  const input = Buffer.from(src.bytes); // src and dst may overlap
+  const whole = input.length - (input.length % 16);
+  if (whole > 0) {
+    const c = (decrypt ? nodeCrypto.createDecipheriv : nodeCrypto.createCipheriv)(`aes-${ctx.key.length * 8}-${ctx.mode}`, ctx.key, ctx.mode === 'cbc' ? Buffer.from(siv!.bytes) : null);
+    c.setAutoPadding(false);
+    const out = Buffer.concat([c.update(input.subarray(0, whole)), c.final()]);
+    dst.bytes.set(out);
+    if (ctx.mode === 'cbc') siv!.bytes.set((decrypt ? input : out).subarray(whole - 16, whole));
+  }
+  return whole === input.length ? 0 : -EINVAL_N;
+}
+/** bpf_crypto_encrypt(ctx, src, dst, siv): 0, or -EINVAL (lengths not a multiple of 16, dst
+ *  shorter than src, wrong IV size: whole blocks are still processed, as lskcipher does). */
+export function cryptoEncrypt(ctx: CryptoCtx, src: Dynptr, dst: Dynptr, siv: Dynptr | null): i32 {
+  return crypt(false, ctx, src, dst, siv);
+}
+/** bpf_crypto_decrypt(ctx, src, dst, siv). */
+export function cryptoDecrypt(ctx: CryptoCtx, src: Dynptr, dst: Dynptr, siv: Dynptr | null): i32 {
+  return crypt(true, ctx, src, dst, siv);
+}
+/** bpf_dynptr_from_mem(buf, sizeof buf, 0, &d): a dynptr over a view, local() or map value. */
+export function dynptrFromMem(buf: object): Dynptr {
+  return new Dynptr(bytesOf(buf));
+}
+/** bpf_dynptr_from_skb(skb, 0, &d): a dynptr over the packet (a test-run skb is linear). */
+export function dynptrFromSkb(skb: TcContext): Dynptr {
+  return new Dynptr(skb.packet);
+}
+/** bpf_dynptr_slice_rdwr(d, offset, NULL, sizeof T): a view of T inside the dynptr, or null when
+ *  it does not fit. (bpf_dynptr_slice gives the same view; the compiler refuses writes to it.) */
+export function dynptrSlice<T extends StructType<any> | ArrayType<any>>(d: Dynptr, offset: u32, type: T): Value<T> | null {
+  if (offset + type.size > d.bytes.length) return null;
+  return view(type, d.bytes, offset);
+}
+
+// ---------------------------------------------------------------------------------------------
+// bpf_loop (helper 181): up to 2^23 iterations of a callback, without the verifier walking each.
+
+/** bpf_loop(count, callback, ctx, 0): call `callback(i, ctx)` for i = 0, 1, … until it returns 1
+ *  or `count` calls were made; returns the number of calls (-E2BIG when count > 2^23). `ctx` is a
+ *  local(T) (bpf_loop passes stack memory only) or null. */
+export function bpfLoop<C>(count: u32, callback: (index: number, ctx: C) => number, ctx: C): i32 {
+  if (count > 1 << 23) return -E2BIG_N;
+  for (let i = 0; i < count; i++) if (callback(i, ctx) !== 0) return i + 1;
+  return count;
+}
+const E2BIG_N = 7;

@@ -66,6 +66,7 @@ export function condition(cx: Lowering, node: ts.Expression, whenTrue: Block, wh
     if ('slot' in v.base || !v.nullable) return cx.jump(whenTrue);
     return cx.branch('ne', v.base.reg, { imm: 0n }, whenTrue, whenFalse);
   }
+  if (v.k === 'kptr') return cx.branch('ne', v.reg, { imm: 0n }, whenTrue, whenFalse);
   if (v.k === 'null') return cx.jump(whenFalse);
   cx.report(diag.unsupportedSyntax(e));
   cx.jump(whenFalse);
@@ -82,6 +83,7 @@ function comparison(cx: Lowering, e: ts.BinaryExpression, whenTrue: Block, whenF
     if (a.k === 'null') [a, b] = [b, a];
     const isEq = op === ts.SyntaxKind.EqualsEqualsEqualsToken;
     if (a.k === 'null') return cx.jump(isEq ? whenTrue : whenFalse);
+    if (a.k === 'kptr') return cx.branch(isEq ? 'eq' : 'ne', a.reg, { imm: 0n }, whenTrue, whenFalse);
     if (a.k !== 'ptr') {
       cx.report(diag.unsupportedOperator(e.operatorToken, '=== null'));
       return cx.jump(whenFalse);

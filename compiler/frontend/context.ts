@@ -53,6 +53,8 @@ export class Lowering {
   ctxReg: Reg = -1;
   ctxKind: ContextKind = 'tc';
   returnType: IntType | 'bool' | 'void' = 'void';
+  /** A narrower range the returned value must have (a bpf_loop callback returns 0 or 1). */
+  returnRange: Range | undefined;
   /** Bumped by every helper that may move packet data: packet views from before are invalid
    *  (the verifier forgets them too), which EBPF1409 reports at their next use. */
   packetGeneration = 0;

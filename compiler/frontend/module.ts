@@ -7,9 +7,8 @@ import { diag, type Diagnostic } from '../diagnostics.ts';
 import type { IrFunction } from '../ir/ir.ts';
 import { bpf_attach_type, bpf_map_type, bpf_prog_type } from '../../runtime/sys/constants.ts';
 import { Lowering } from './context.ts';
-import { type ContextKind, type DType, type GlobalInfo, type MapInfo, Descriptors, annotationType, dslName, resolveSymbol, skipParens } from './types.ts';
+import { type ContextKind, type DType, type GlobalInfo, type IntType, type MapInfo, type Range, type Space, Descriptors, annotationType, dslName, resolveSymbol, skipParens, typeRange } from './types.ts';
 import { visitors } from './visitors.ts';
-import { typeRange } from './types.ts';
 
 export interface ProgramInfo {
   name: string;
@@ -25,6 +24,27 @@ export interface LoweredProgram {
   ir: IrFunction;
 }
 
+/** A module function compiled as a BPF-to-BPF function in .text (`@noinline`, too big to inline,
+ *  or a bpf_loop callback): lowered once per program type and argument shape. */
+export interface Subprogram {
+  name: string;
+  key: string;
+  fn: ts.FunctionDeclaration;
+  /** The caller-side shape of each parameter (ints: the declared type; pointers: what they point to). */
+  params: ParamShape[];
+  returnType: IntType | 'bool' | 'void';
+  ir?: IrFunction;
+}
+export type ParamShape =
+  | { kind: 'int'; type: IntType; range?: Range }
+  | { kind: 'bool' }
+  | { kind: 'ptr'; to: DType; space: Space; cell: boolean }
+  | { kind: 'ctx'; ctx: ContextKind };
+
+/** Functions bigger than this (AST nodes in the body) are called, not inlined, when every
+ *  parameter is an integer, a view or the context. */
+export const INLINE_LIMIT = 600;
+
 const MAP_KINDS: Record<string, { kind: MapInfo['kind']; type: number }> = {
   hashMap: { kind: 'hash', type: bpf_map_type.BPF_MAP_TYPE_HASH },
   perCpuHashMap: { kind: 'percpu_hash', type: bpf_map_type.BPF_MAP_TYPE_PERCPU_HASH },
@@ -36,6 +56,7 @@ export const mapTypeNumber = (kind: MapInfo['kind']): number => Object.values(MA
 const CONTEXTS: Record<string, { context: ContextKind; section: string; progType: number; attachType: number }> = {
   TcContext: { context: 'tc', section: 'tc', progType: bpf_prog_type.BPF_PROG_TYPE_SCHED_CLS, attachType: 0 },
   XdpContext: { context: 'xdp', section: 'xdp', progType: bpf_prog_type.BPF_PROG_TYPE_XDP, attachType: bpf_attach_type.BPF_XDP },
+  SyscallContext: { context: 'syscall', section: 'syscall', progType: bpf_prog_type.BPF_PROG_TYPE_SYSCALL, attachType: 0 },
 };
 
 export class ModuleInfo {
@@ -46,6 +67,9 @@ export class ModuleInfo {
   readonly descriptors: Descriptors;
   readonly mapOrder: MapInfo[] = [];
   readonly globals = new Map<ts.Symbol, GlobalInfo>();
+  /** .text functions, in the order they were first called. */
+  readonly subprograms: Subprogram[] = [];
+  private readonly lowering = new Set<ts.FunctionDeclaration>();
 
   constructor(
     readonly checker: ts.TypeChecker,
@@ -199,6 +223,10 @@ export class ModuleInfo {
       return type.size === 8 ? v : Number(v);
     }
     if (type.kind === 'array') {
+      if (ts.isStringLiteral(e) && type.element.kind === 'int' && type.element.size === 1) {
+        if (e.text.length > type.length || /[^\x00-\xff]/.test(e.text)) return void this.diagnostics.push(diag.badGlobal(e, `'${e.text}' does not fit in ${type.length} Latin-1 bytes`));
+        return e.text;
+      }
       if (!ts.isArrayLiteralExpression(e)) return void this.diagnostics.push(diag.badGlobal(e, 'an array initial value must be an array literal'));
       if (e.elements.length > type.length) return void this.diagnostics.push(diag.badGlobal(e, `${e.elements.length} elements for an array of ${type.length}`));
       const out: unknown[] = [];
@@ -209,6 +237,7 @@ export class ModuleInfo {
       }
       return out;
     }
+    if (type.kind === 'kptr') return void this.diagnostics.push(diag.badGlobal(e, 'a kptr lives only in map values'));
     if (!ts.isObjectLiteralExpression(e)) return void this.diagnostics.push(diag.badGlobal(e, 'a struct initial value must be an object literal'));
     const out: Record<string, unknown> = {};
     for (const p of e.properties) {
@@ -256,6 +285,53 @@ export class ModuleInfo {
     if (!hasKey || !hasValue || info.maxEntries === 0) return void this.diagnostics.push(diag.badMap(call, 'key, value and maxEntries > 0 are required'));
     this.maps.set(sym, info);
     this.mapOrder.push(info);
+  }
+
+  /** The .text function for `fn` called with these parameter shapes from a `ctx` program:
+   *  lowered on first use. Undefined (after a diagnostic) for recursion. */
+  subprogram(node: ts.Node, fn: ts.FunctionDeclaration, ctx: ContextKind, params: ParamShape[], returnType: IntType | 'bool' | 'void', returnRange?: Range): Subprogram | undefined {
+    const shape = (p: ParamShape): string => (p.kind === 'int' ? `${p.type.name}${p.range ? `[${p.range.lo},${p.range.hi}]` : ''}` : p.kind === 'ptr' ? `${p.space}:${JSON.stringify(p.to)}` : p.kind);
+    const key = `${ctx}(${params.map(shape).join(',')})${returnRange ? `->[${returnRange.lo},${returnRange.hi}]` : ''}`;
+    const base = fn.name!.text;
+    if (this.lowering.has(fn)) {
+      this.diagnostics.push(diag.recursion(node, base)); // the verifier refuses recursive calls
+      return undefined;
+    }
+    const existing = this.subprograms.find((s) => s.fn === fn && s.key === key);
+    if (existing) return existing;
+    const taken = this.subprograms.filter((s) => s.fn === fn).length;
+    const sub: Subprogram = { name: taken ? `${base}__${taken}` : base, key, fn, params, returnType };
+    this.subprograms.push(sub);
+    this.lowering.add(fn);
+    try {
+      const cx = new Lowering(sub.name, this, visitors);
+      cx.ctxKind = ctx;
+      cx.returnType = returnType;
+      cx.returnRange = returnRange;
+      fn.parameters.forEach((p, i) => {
+        const sym = this.checker.getSymbolAtLocation(p.name)!;
+        const shapeOf = params[i]!;
+        const reg = cx.copy(i + 1);
+        const name = ts.isIdentifier(p.name) ? p.name.text : `arg${i}`;
+        if (shapeOf.kind === 'int') cx.scope.set(sym, { kind: 'int', reg, type: shapeOf.type, name, readRange: shapeOf.range, storeRange: undefined });
+        else if (shapeOf.kind === 'bool') cx.scope.set(sym, { kind: 'bool', reg, name });
+        else if (shapeOf.kind === 'ctx') {
+          cx.ctxReg = reg;
+          cx.scope.set(sym, { kind: 'value', val: { k: 'ctx', reg, ctx: shapeOf.ctx } });
+        } else cx.scope.set(sym, { kind: 'value', val: { k: 'ptr', base: { reg }, off: 0, to: shapeOf.to, space: shapeOf.space, nullable: false, cell: shapeOf.cell, generation: shapeOf.space === 'packet' ? 0 : undefined } });
+      });
+      if (fn.body) for (const st of fn.body.statements) cx.stmt(st);
+      if (cx.open) {
+        if (returnType !== 'void') this.diagnostics.push(diag.unreachableEnd(fn));
+        const r = cx.constant(0n, false);
+        if (r.k === 'int') cx.terminate({ op: 'ret', value: r.reg });
+      }
+      cx.fn.prune();
+      sub.ir = cx.fn;
+    } finally {
+      this.lowering.delete(fn);
+    }
+    return sub;
   }
 
   lowerProgram(p: ProgramInfo): LoweredProgram {

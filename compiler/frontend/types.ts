@@ -62,7 +62,7 @@ export function allOnes(v: bigint): bigint {
 // ---------------------------------------------------------------------------------------------
 // Values of expressions during lowering.
 
-export type Space = 'packet' | 'map' | 'stack' | 'global' | 'rodata';
+export type Space = 'packet' | 'map' | 'stack' | 'global' | 'rodata' | 'ctx' | 'dynptr';
 export type Base = { reg: Reg } | { slot: number };
 
 export type Val =
@@ -74,11 +74,16 @@ export type Val =
   | { k: 'map'; map: MapInfo }
   | { k: 'ctx'; reg: Reg; ctx: ContextKind }
   | { k: 'desc'; type: DType }
+  /** A pointer to a kernel object (struct `target`): a kptr field read, a kfunc result. `owned`: a
+   *  reference the program must release or store (acquire, create, kptrXchg). */
+  | { k: 'kptr'; reg: Reg; target: string; nullable: boolean; owned: boolean }
+  /** A struct bpf_dynptr in a 16-byte stack slot. */
+  | { k: 'dynptr'; slot: number }
   | { k: 'void' }
   /** A placeholder after a diagnostic: any use is silent. */
   | { k: 'bad' };
 
-export type ContextKind = 'tc' | 'xdp';
+export type ContextKind = 'tc' | 'xdp' | 'syscall';
 
 /** A module-level `rodata(T, init)` / `global(T, init?)`: a variable in a global-data section. */
 export interface GlobalInfo {
@@ -158,7 +163,10 @@ export class Descriptors {
     if (ts.isIdentifier(expr)) {
       const sym = resolveSymbol(this.checker, expr);
       const name = dslName(sym);
-      if (name) return DSL_INTS[name];
+      if (name) {
+        const exported = (dsl as Record<string, unknown>)[name];
+        return DSL_INTS[name] ?? (isDescriptor(exported) ? exported : undefined);
+      }
       const decl = sym?.valueDeclaration;
       if (decl && ts.isVariableDeclaration(decl) && decl.initializer && ts.isVariableDeclarationList(decl.parent) && decl.parent.flags & ts.NodeFlags.Const) {
         if (!this.cache.has(decl)) {
@@ -177,6 +185,13 @@ export class Descriptors {
         if (!el) return this.fail(expr.arguments[0]!, 'the element is not a type');
         if (n === undefined || n <= 0n || n > 65536n) return this.fail(expr.arguments[1]!, 'the length must be a constant in 1..65536');
         return dsl.array(el, Number(n));
+      }
+      if (callee === 'kptr' && expr.arguments.length === 1) {
+        const target = dslName(resolveSymbol(this.checker, expr.arguments[0]!));
+        const cls = target ? (dsl as Record<string, unknown>)[target] : undefined;
+        const btfName = typeof cls === 'function' ? (cls as { btfName?: unknown }).btfName : undefined;
+        if (typeof btfName !== 'string') return this.fail(expr.arguments[0]!, 'kptr() takes a kernel object class of the DSL (CryptoCtx)');
+        return dsl.kptr(cls as dsl.KernelObjectClass<object>);
       }
       if (callee === 'struct' && expr.arguments.length >= 1) {
         const lit = skipParens(expr.arguments[0]!);
@@ -212,6 +227,9 @@ export class Descriptors {
     return undefined;
   }
 }
+
+const isDescriptor = (v: unknown): v is DType =>
+  typeof v === 'object' && v !== null && ['struct', 'array'].includes((v as { kind?: string }).kind ?? '');
 
 export function skipParens(e: ts.Expression): ts.Expression {
   while (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isNonNullExpression(e) || ts.isSatisfiesExpression(e)) e = e.expression;

@@ -17,9 +17,10 @@ export type Place =
   | { kind: 'none' };
 
 /** Context fields: __sk_buff (tc) and xdp_md offsets (include/uapi/linux/bpf.h). */
-export const CONTEXT_FIELDS: Record<'tc' | 'xdp', Record<string, { off: number; writable: boolean }>> = {
+export const CONTEXT_FIELDS: Record<'tc' | 'xdp' | 'syscall', Record<string, { off: number; writable: boolean }>> = {
   tc: { len: { off: 0, writable: false }, mark: { off: 8, writable: true }, priority: { off: 32, writable: true } },
   xdp: {},
+  syscall: {},
 };
 export const PACKET_POINTERS: Record<'tc' | 'xdp', { data: number; dataEnd: number }> = {
   tc: { data: 76, dataEnd: 80 },
@@ -29,6 +30,12 @@ export const PACKET_POINTERS: Record<'tc' | 'xdp', { data: number; dataEnd: numb
 /** A memory place read as a value: integers load, aggregates stay pointers. */
 export function readMem(cx: Lowering, base: Base, off: number, type: DType, space: Extract<Val, { k: 'ptr' }>['space']): Val {
   if (type.kind === 'int') return cx.loadInt(base, off, type);
+  if (type.kind === 'kptr') {
+    // A direct kptr load: RCU-protected and possibly NULL (the verifier's MEM_RCU | PTR_MAYBE_NULL).
+    const reg = cx.newReg();
+    cx.emit({ op: 'load', size: 8, signed: false, dst: reg, base, off });
+    return { k: 'kptr', reg, target: type.target, nullable: true, owned: false };
+  }
   return { k: 'ptr', base, off, to: type, space, nullable: false, cell: false };
 }
 
@@ -112,6 +119,10 @@ export function placeOfElement(cx: Lowering, node: ts.ElementAccessExpression): 
     }
     return { kind: 'mem', base: obj.base, off: obj.off + Number(idx.c) * el.size, type: el, node, readonly: obj.space === 'rodata' };
   }
+  if (obj.space === 'ctx') {
+    cx.report(diag.variableContextIndex(node.argumentExpression));
+    return { kind: 'none' };
+  }
   if (!within(idx.range, exact(idx.range.big, 0n, BigInt(arr.length - 1)))) {
     cx.report(diag.indexOutOfBounds(node.argumentExpression, idx.range.lo, idx.range.hi, arr.length));
     return { kind: 'none' };
@@ -143,6 +154,7 @@ function boundIndex(cx: Lowering, idx: IntVal, length: number): number {
 export function storePlace(cx: Lowering, place: Place, v: Val, node: ts.Node): void {
   if (place.kind === 'none' || v.k === 'bad') return;
   if (place.kind === 'mem' && place.readonly) return void cx.report(diag.readOnlyGlobal(place.node));
+  if (place.kind === 'mem' && (place.type.kind === 'kptr' || containsKptr(place.type))) return void cx.report(diag.kptrStore(place.node));
   if (place.kind === 'var') {
     const b = place.binding;
     if (b.kind === 'int') {
@@ -217,4 +229,12 @@ export function readPlace(cx: Lowering, place: Place): Val {
     return cx.report(diag.unsupportedSyntax(place.node));
   }
   return readMem(cx, place.base, place.off, place.type, 'map');
+}
+
+/** Whether a type holds a kptr field (such memory is written only through kptrXchg). */
+export function containsKptr(t: DType): boolean {
+  if (t.kind === 'kptr') return true;
+  if (t.kind === 'array') return containsKptr(t.element as DType);
+  if (t.kind === 'struct') return t.layout.some((f) => containsKptr(f.type));
+  return false;
 }

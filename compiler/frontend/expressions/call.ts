@@ -3,11 +3,12 @@
 
 import ts from 'typescript';
 import { diag } from '../../diagnostics.ts';
-import { HELPERS, type HelperEntry, helper } from '../helpers.ts';
+import { HELPERS, KERNEL_CALLS, type HelperEntry, type KernelCallEntry, helper } from '../helpers.ts';
 import type { Binding, Lowering } from '../context.ts';
+import { INLINE_LIMIT, type ParamShape } from '../module.ts';
 import { asN, fits, type IntVal } from '../arith.ts';
 import { type Base, type DType, type Val, TWO53, annotationType, dslName, exact, resolveSymbol, skipParens, typeRange, within } from '../types.ts';
-import { copyMemory } from './access.ts';
+import { containsKptr, copyMemory } from './access.ts';
 import { PACKET_POINTERS } from './access.ts';
 
 const isGlobal = (sym: ts.Symbol | undefined, name: string): boolean =>
@@ -23,7 +24,8 @@ export function callExpression(cx: Lowering, node: ts.CallExpression): Val {
     const obj = cx.expr(callee.expression);
     if (obj.k === 'bad') return obj;
     if (obj.k === 'map') return mapCall(cx, node, obj.map, method);
-    if (obj.k === 'ctx' && method === 'header') return headerCall(cx, node, obj);
+    if (obj.k === 'ctx' && method === 'header' && obj.ctx !== 'syscall') return headerCall(cx, node, { ...obj, ctx: obj.ctx });
+    if (obj.k === 'ctx' && method === 'args' && obj.ctx === 'syscall') return argsCall(cx, node, obj);
     return cx.report(diag.unsupportedCall(node, callee.getText()));
   }
   if (ts.isIdentifier(callee)) {
@@ -36,9 +38,13 @@ export function callExpression(cx: Lowering, node: ts.CallExpression): Val {
       if (entry) return helperCall(cx, node, dslFn, entry);
       if (dslFn === 'local') return localCall(cx, node);
       if (dslFn === 'fetchAdd') return fetchAddCall(cx, node);
+      if (dslFn === 'kptrXchg') return kptrXchgCall(cx, node);
+      if (dslFn === 'bpfLoop') return bpfLoopCall(cx, node);
+      const kernel = KERNEL_CALLS[dslFn];
+      if (kernel) return kernelCall(cx, node, dslFn, kernel);
     }
     const fn = sym && cx.module.functions.get(sym);
-    if (fn) return inlineCall(cx, node, fn);
+    if (fn) return wantsCall(fn) ? subprogramCall(cx, node, fn) : inlineCall(cx, node, fn);
   }
   return cx.report(diag.unsupportedCall(node, callee.getText()));
 }
@@ -117,7 +123,7 @@ function toBigint(cx: Lowering, node: ts.CallExpression): Val {
 }
 
 /** ctx.header(T, offset): a view of T at offset, or null when the packet is shorter. */
-function headerCall(cx: Lowering, node: ts.CallExpression, ctx: Extract<Val, { k: 'ctx' }>): Val {
+function headerCall(cx: Lowering, node: ts.CallExpression, ctx: Extract<Val, { k: 'ctx' }> & { ctx: 'tc' | 'xdp' }): Val {
   if (node.arguments.length !== 2) return cx.report(diag.badArgument(node, 'expected (type, offset)'));
   const type = cx.module.descriptors.evaluate(node.arguments[0]!);
   if (!type || type.kind === 'int') return cx.report(diag.notAStruct(node.arguments[0]!));
@@ -161,6 +167,20 @@ export function storeInit(cx: Lowering, base: Base, off: number, type: DType, ex
         if (f) storeInit(cx, base, off + f.offset, f.type, p.name);
         else cx.report(diag.badArgument(p, `'${p.name.text}' is not a field of ${type.name}`));
       } else cx.report(diag.unsupportedSyntax(p));
+    }
+    return;
+  }
+  if (type.kind === 'kptr' || (ts.isObjectLiteralExpression(e) && containsKptr(type) && type.kind !== 'struct')) return void cx.report(diag.kptrStore(e));
+  if (type.kind === 'array' && ts.isStringLiteral(e) && type.element.kind === 'int' && type.element.size === 1) {
+    if (e.text.length > type.length || /[^\x00-\xff]/.test(e.text)) return void cx.report(diag.badArgument(e, `'${e.text}' does not fit in ${type.length} Latin-1 bytes`));
+    // Whole words where possible; the rest of the array is zero (the slot is zeroed first).
+    const bytes = Buffer.alloc(type.length);
+    bytes.write(e.text, 'latin1');
+    for (let i = 0; i < e.text.length; ) {
+      const n = e.text.length - i >= 4 && (off + i) % 4 === 0 ? 4 : 1;
+      const value = n === 4 ? BigInt(bytes.readInt32LE(i)) : BigInt(bytes[i]!);
+      cx.emit({ op: 'store', size: n, base, off: off + i, value: { imm: value } });
+      i += n;
     }
     return;
   }
@@ -242,6 +262,109 @@ function mapCall(cx: Lowering, node: ts.CallExpression, map: import('../types.ts
     return { k: 'int', reg: cx.copy(0), range: exact(true, -4095n, 0n) };
   }
   return cx.report(diag.unsupportedCall(node, `${map.name}.${method}`));
+}
+
+const annotated = (fn: ts.FunctionDeclaration, tag: string): boolean => ts.getJSDocTags(fn).some((t) => t.tagName.text === tag);
+const nodeCount = (n: ts.Node): number => {
+  let c = 1;
+  n.forEachChild((k) => void (c += nodeCount(k)));
+  return c;
+};
+const sizeCache = new WeakMap<ts.FunctionDeclaration, number>();
+
+/** `@noinline`, or a body over INLINE_LIMIT nodes (unless `@inline`): a BPF-to-BPF call. */
+function wantsCall(fn: ts.FunctionDeclaration): boolean {
+  if (annotated(fn, 'noinline')) return true;
+  if (annotated(fn, 'inline') || !fn.body || fn.parameters.length > 5) return false;
+  let size = sizeCache.get(fn);
+  if (size === undefined) sizeCache.set(fn, (size = nodeCount(fn.body)));
+  return size > INLINE_LIMIT;
+}
+
+/** The shape of an argument for a .text function's parameter, or a diagnostic. */
+function paramShape(cx: Lowering, p: ts.ParameterDeclaration, v: Val, arg: ts.Node): ParamShape | undefined {
+  if (v.k === 'int') {
+    const t = p.type && annotationType(cx.checker, p.type);
+    if (!t || t === 'bool') return void cx.report(diag.missingType(p, p.name.getText()));
+    if (!fits(v, typeRange(t))) return void cx.report(diag.doesNotFit(arg, t.name, v.range.lo, v.range.hi));
+    return { kind: 'int', type: t };
+  }
+  if (v.k === 'bool') return { kind: 'bool' };
+  if (v.k === 'ctx') return { kind: 'ctx', ctx: v.ctx };
+  if (v.k === 'ptr' && v.space !== 'ctx') {
+    // After `if (v === null) return`, TypeScript's narrowing is what proves the view non-null.
+    const t = cx.checker.getTypeAtLocation(arg);
+    const mayBeNull = (x: ts.Type): boolean => (x.flags & ts.TypeFlags.Null) !== 0 || (x.isUnion() && x.types.some(mayBeNull));
+    if (v.nullable && mayBeNull(t)) return void cx.report(diag.nullableUse(arg));
+    return { kind: 'ptr', to: v.to, space: v.space, cell: v.cell };
+  }
+  return void cx.report(diag.badArgument(arg, 'a called (@noinline) function takes integers, booleans, views and the program context'));
+}
+
+/** Arguments into r1..r5 and CALL src=1 to the function's .text copy. */
+function subprogramCall(cx: Lowering, node: ts.CallExpression, fn: ts.FunctionDeclaration): Val {
+  const name = fn.name?.text ?? 'function';
+  if (!fn.body) return cx.report(diag.unsupportedCall(node, name));
+  if (fn.parameters.length > 5) return cx.report(diag.badArgument(node, `a called function takes at most 5 parameters (r1–r5); ${name} has ${fn.parameters.length}`));
+  if (node.arguments.length !== fn.parameters.length) return cx.report(diag.badArgument(node, `${name} takes ${fn.parameters.length} arguments`));
+  const returnType = fn.type ? (fn.type.kind === ts.SyntaxKind.VoidKeyword ? 'void' : annotationType(cx.checker, fn.type)) : undefined;
+  if (returnType === undefined) return cx.report(diag.missingType(fn, `${name}'s return value`));
+  const args = node.arguments.map((a) => cx.expr(a));
+  if (args.some((a) => a.k === 'bad')) return { k: 'bad' };
+  const shapes: ParamShape[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const s = paramShape(cx, fn.parameters[i]!, args[i]!, node.arguments[i]!);
+    if (!s) return { k: 'bad' };
+    shapes.push(s);
+  }
+  const regs = args.map((v) => (v.k === 'ptr' ? cx.address(v.base, v.off) : (v as { reg: number }).reg));
+  const sub = cx.module.subprogram(node, fn, cx.ctxKind, shapes, returnType);
+  if (!sub) return { k: 'bad' };
+  regs.forEach((r, k) => cx.emit({ op: 'mov', dst: k + 1, src: r }));
+  cx.emit({ op: 'call_local', name: sub.name, argc: regs.length });
+  // The callee may have called a helper that moves the packet.
+  if (args.some((a) => a.k === 'ctx')) cx.packetGeneration++;
+  if (returnType === 'void') return { k: 'void' };
+  if (returnType === 'bool') return { k: 'bool', reg: cx.copy(0) };
+  return { k: 'int', reg: cx.copy(0), range: typeRange(returnType) };
+}
+
+const BPF_MAX_LOOPS = 1n << 23n;
+
+/** bpfLoop(count, callback, ctx): bpf_loop(count, &callback, ctx, 0). The callback is a module
+ *  function `(index: u32, ctx: T) => 0 | 1` compiled as a static .text function; ctx must be
+ *  stack memory (a local(T)) or null. Returns the number of iterations run (or -E2BIG). */
+function bpfLoopCall(cx: Lowering, node: ts.CallExpression): Val {
+  const [countArg, cbArg, ctxArg] = node.arguments;
+  if (!countArg || !cbArg || !ctxArg || node.arguments.length !== 3) return cx.report(diag.badArgument(node, 'bpfLoop takes (count, callback, ctx)'));
+  const count = cx.expr(countArg);
+  if (count.k === 'bad') return count;
+  if (count.k !== 'int' || !fits(count, typeRange({ kind: 'int', name: 'u32', size: 4, signed: false, bigEndian: false }))) return cx.report(diag.badArgument(countArg, 'the count is a u32'));
+  const cbSym = ts.isIdentifier(cbArg) ? resolveSymbol(cx.checker, cbArg) : undefined;
+  const fn = cbSym && cx.module.functions.get(cbSym);
+  if (!fn || !fn.body) return cx.report(diag.badArgument(cbArg, 'the callback is a function declared in this module'));
+  if (fn.parameters.length !== 2) return cx.report(diag.badArgument(cbArg, 'the callback takes (index, ctx)'));
+  const v = cx.expr(ctxArg);
+  if (v.k === 'bad') return v;
+  if (v.k !== 'null' && (v.k !== 'ptr' || v.space !== 'stack')) return cx.report(diag.badArgument(ctxArg, 'bpf_loop passes stack memory only: a local(T) or null'));
+  const idxType = fn.parameters[0]!.type && annotationType(cx.checker, fn.parameters[0]!.type!);
+  if (!idxType || idxType === 'bool' || idxType.size !== 4 || idxType.signed) return cx.report(diag.badArgument(fn.parameters[0]!, 'the index parameter is a u32'));
+  const maxCount = count.range.hi > BPF_MAX_LOOPS ? BPF_MAX_LOOPS : count.range.hi;
+  const idx: ParamShape = { kind: 'int', type: idxType, range: exact(false, 0n, maxCount > 0n ? maxCount - 1n : 0n) };
+  const ctxShape: ParamShape = v.k === 'ptr' ? { kind: 'ptr', to: v.to, space: 'stack', cell: v.cell } : { kind: 'int', type: { kind: 'int', name: 'u64', size: 8, signed: false, bigEndian: false }, range: exact(true, 0n, 0n) };
+  const rt = fn.type && annotationType(cx.checker, fn.type);
+  if (!rt || rt === 'bool') return cx.report(diag.missingType(fn, `${fn.name?.text}'s return value (0 or 1)`));
+  const sub = cx.module.subprogram(node, fn, cx.ctxKind, [idx, ctxShape], rt, exact(rt.size === 8, 0n, 1n));
+  if (!sub) return { k: 'bad' };
+  const ctxReg = v.k === 'ptr' ? cx.address(v.base, v.off) : (cx.constant(0n, true) as { reg: number }).reg;
+  const fnReg = cx.newReg();
+  cx.emit({ op: 'func_addr', dst: fnReg, name: sub.name });
+  cx.emit({ op: 'mov', dst: 1, src: count.reg });
+  cx.emit({ op: 'mov', dst: 2, src: fnReg });
+  cx.emit({ op: 'mov', dst: 3, src: ctxReg });
+  cx.emit({ op: 'const', dst: 4, value: 0n });
+  cx.emit({ op: 'call', ...helper('loop'), argc: 4 });
+  return { k: 'int', reg: cx.copy(0), range: exact(false, -7n, maxCount) };
 }
 
 /** Inline a module function: parameters become locals, `return` jumps to the exit block. */
@@ -352,14 +475,131 @@ function helperCall(cx: Lowering, node: ts.CallExpression, name: string, entry: 
   return { k: 'int', reg: cx.copy(0), range: entry.result.range };
 }
 
-/** local(T): a zeroed stack buffer. */
+/** local(T): a zeroed stack buffer (a Cell for an integer type). */
 function localCall(cx: Lowering, node: ts.CallExpression): Val {
-  if (node.arguments.length !== 1) return cx.report(diag.badArgument(node, 'local takes a struct or array descriptor'));
+  if (node.arguments.length !== 1 && node.arguments.length !== 2) return cx.report(diag.badArgument(node, 'local takes a descriptor and an optional initial value'));
   const type = cx.module.descriptors.evaluate(node.arguments[0]!);
-  if (!type || type.kind === 'int') return cx.report(diag.notAStruct(node.arguments[0]!));
-  const slot = cx.fn.newSlot(type.size, type.align, `local ${type.kind === 'struct' ? type.name : 'array'}`);
+  if (!type || type.kind === 'kptr' || containsKptr(type)) return cx.report(diag.notAStruct(node.arguments[0]!));
+  const slot = cx.fn.newSlot(type.size, type.kind === 'int' ? type.size : type.align, `local ${type.kind === 'struct' ? type.name : type.kind}`);
   cx.zeroSlot(slot, type.size);
-  return { k: 'ptr', base: { slot }, off: 0, to: type, space: 'stack', nullable: false, cell: false };
+  if (node.arguments[1]) storeInit(cx, { slot }, 0, type, node.arguments[1]);
+  return { k: 'ptr', base: { slot }, off: 0, to: type, space: 'stack', nullable: false, cell: type.kind === 'int' };
+}
+
+/** ctx.args(T) in a syscall program: the ctx_in buffer as a view of T (r1 is PTR_TO_CTX; the
+ *  kernel checks ctx_size_in against the largest offset the program reads). */
+function argsCall(cx: Lowering, node: ts.CallExpression, ctx: Extract<Val, { k: 'ctx' }>): Val {
+  if (node.arguments.length !== 1) return cx.report(diag.badArgument(node, 'expected (type)'));
+  const type = cx.module.descriptors.evaluate(node.arguments[0]!);
+  if (!type || type.kind === 'int' || type.kind === 'kptr' || containsKptr(type)) return cx.report(diag.notAStruct(node.arguments[0]!));
+  return { k: 'ptr', base: { reg: ctx.reg }, off: 0, to: type, space: 'ctx', nullable: false, cell: false };
+}
+
+/** kptrXchg(view, 'field', ptr | null): bpf_kptr_xchg(&view->field, ptr); the old pointer is an
+ *  owned reference (or null). */
+function kptrXchgCall(cx: Lowering, node: ts.CallExpression): Val {
+  const [objArg, fieldArg, ptrArg] = node.arguments;
+  if (!objArg || !fieldArg || !ptrArg || node.arguments.length !== 3) return cx.report(diag.badArgument(node, "kptrXchg takes (view, 'field', ptr | null)"));
+  if (!ts.isStringLiteral(fieldArg)) return cx.report(diag.badArgument(fieldArg, 'the field is a string literal'));
+  const obj = cx.expr(objArg);
+  if (obj.k === 'bad') return obj;
+  if (obj.k !== 'ptr' || obj.space !== 'map') return cx.report(diag.badArgument(objArg, 'kptr fields live in map values: a looked-up value is expected'));
+  const f = obj.to.kind === 'struct' ? obj.to.layout.find((x) => x.name === fieldArg.text) : undefined;
+  if (!f || f.type.kind !== 'kptr') return cx.report(diag.badArgument(fieldArg, `'${fieldArg.text}' is not a kptr field`));
+  const target = f.type.target;
+  const v = cx.expr(ptrArg);
+  if (v.k === 'bad') return v;
+  let value: number;
+  if (v.k === 'null') value = (cx.constant(0n, true) as { reg: number }).reg;
+  else if (v.k === 'kptr' && v.target === target && v.owned) value = v.reg;
+  else return cx.report(diag.badArgument(ptrArg, `an owned ${target} reference (from create, acquire or kptrXchg) or null is expected`));
+  const field = cx.address(obj.base, obj.off + f.offset);
+  cx.emit({ op: 'mov', dst: 1, src: field });
+  cx.emit({ op: 'mov', dst: 2, src: value });
+  cx.emit({ op: 'call', ...helper('kptr_xchg'), argc: 2 });
+  return { k: 'kptr', reg: cx.copy(0), target, nullable: true, owned: true };
+}
+
+/** A kfunc (or the dynptr helper) from KERNEL_CALLS: kernel objects, dynptrs, error cells. */
+function kernelCall(cx: Lowering, node: ts.CallExpression, name: string, entry: KernelCallEntry): Val {
+  if (!entry.contexts.includes(cx.ctxKind)) return cx.report(entry.sleepable ? diag.sleepableOnly(node, name) : diag.wrongContext(node, name, cx.ctxKind));
+  const regs: number[] = [];
+  let dynptrSlot: number | undefined;
+  let k = 0; // the next DSL argument
+  const nextArg = (): ts.Expression | undefined => node.arguments[k++];
+  for (const a of entry.args) {
+    if (a.kind === 'zero') {
+      regs.push((cx.constant(0n, false) as { reg: number }).reg);
+      continue;
+    }
+    if (a.kind === 'newDynptr') {
+      dynptrSlot = cx.fn.newSlot(16, 8, `dynptr for ${name}`);
+      regs.push(cx.address({ slot: dynptrSlot }, 0));
+      continue;
+    }
+    const e = nextArg();
+    if (!e) return cx.report(diag.badArgument(node, `${name} takes more arguments`));
+    const v = cx.expr(e);
+    if (v.k === 'bad') return v;
+    switch (a.kind) {
+      case 'ctx':
+        if (v.k !== 'ctx') return cx.report(diag.badArgument(e, 'the program context is expected'));
+        regs.push(v.reg);
+        break;
+      case 'int':
+        if (v.k !== 'int') return cx.report(diag.badArgument(e, `${a.type.name} is expected`));
+        if (!fits(v, typeRange(a.type))) return cx.report(diag.doesNotFit(e, a.type.name, v.range.lo, v.range.hi));
+        regs.push(v.reg);
+        break;
+      case 'buf':
+        if (v.k !== 'ptr' || v.cell) return cx.report(diag.badArgument(e, 'a view or local() buffer is expected'));
+        regs.push(cx.address(v.base, v.off));
+        if (a.sized) regs.push((cx.constant(BigInt(v.to.size), false) as { reg: number }).reg);
+        break;
+      case 'mapMemory':
+        if (v.k !== 'ptr' || (v.space !== 'map' && v.space !== 'global')) return cx.report(diag.badArgument(e, 'a map value or writable global is expected (the kernel refuses stack and packet memory here)'));
+        regs.push(cx.address(v.base, v.off), (cx.constant(BigInt(v.to.size), false) as { reg: number }).reg);
+        break;
+      case 'errCell':
+        if (v.k !== 'ptr' || !v.cell || v.to.kind !== 'int' || v.to.size !== 4 || v.space === 'rodata') return cx.report(diag.badArgument(e, 'a Cell<i32> (local(i32), or an i32 map value or global) is expected'));
+        regs.push(cx.address(v.base, v.off));
+        break;
+      case 'kptr':
+        if (v.k !== 'kptr' || v.target !== a.target) return cx.report(diag.badArgument(e, `a ${a.target} is expected`));
+        if (a.release && !v.owned) return cx.report(diag.badArgument(e, `only an owned reference (from create, acquire or kptrXchg) can be released`));
+        regs.push(v.reg);
+        break;
+      case 'dynptr':
+        if (v.k === 'null' && a.nullable) regs.push((cx.constant(0n, false) as { reg: number }).reg);
+        else if (v.k === 'dynptr') regs.push(cx.address({ slot: v.slot }, 0));
+        else return cx.report(diag.badArgument(e, `a dynptr${a.nullable ? ' or null' : ''} is expected`));
+        break;
+    }
+  }
+  let sliceType: DType | undefined;
+  if (entry.result.kind === 'slice') {
+    const e = nextArg();
+    sliceType = e && cx.module.descriptors.evaluate(e);
+    if (!sliceType || sliceType.kind === 'int' || sliceType.kind === 'kptr' || containsKptr(sliceType)) return cx.report(diag.notAStruct(e ?? node));
+    regs.push((cx.constant(BigInt(sliceType.size), false) as { reg: number }).reg);
+  }
+  if (k !== node.arguments.length) return cx.report(diag.badArgument(node, `${name} takes ${k} arguments`));
+  regs.forEach((r, i) => cx.emit({ op: 'mov', dst: i + 1, src: r }));
+  if (entry.helper) cx.emit({ op: 'call', ...helper(entry.kernel), argc: regs.length });
+  else cx.emit({ op: 'call_kfunc', name: entry.kernel, argc: regs.length });
+  const r = entry.result;
+  switch (r.kind) {
+    case 'int':
+      return { k: 'int', reg: cx.copy(0), range: r.range };
+    case 'kptr':
+      return { k: 'kptr', reg: cx.copy(0), target: r.target, nullable: true, owned: r.owned };
+    case 'void':
+      return { k: 'void' };
+    case 'dynptr':
+      return { k: 'dynptr', slot: dynptrSlot! };
+    case 'slice':
+      return { k: 'ptr', base: { reg: cx.copy(0) }, off: 0, to: sliceType!, space: 'dynptr', nullable: true, cell: false };
+  }
 }
 
 /** fetchAdd(obj, 'field', n): BPF_ATOMIC | BPF_FETCH | BPF_ADD on a 32/64-bit field of a map

@@ -54,7 +54,8 @@ export function returnStatement(cx: Lowering, node: ts.ReturnStatement): void {
     if (v.k !== 'bool') return void cx.report(diag.badArgument(node.expression, 'a boolean is expected'));
   } else {
     if (v.k !== 'int') return void cx.report(diag.badArgument(node.expression, 'an integer is expected'));
-    if (!fits(v, typeRange(type))) return void cx.report(diag.doesNotFit(node.expression, type.name, v.range.lo, v.range.hi));
+    const range = !frame && cx.returnRange ? cx.returnRange : typeRange(type);
+    if (!fits(v, range)) return void cx.report(diag.doesNotFit(node.expression, !frame && cx.returnRange ? `${type.name} (a bpf_loop callback returns 0 to continue, 1 to stop)` : type.name, v.range.lo, v.range.hi));
   }
   if (frame) {
     cx.emit({ op: 'mov', dst: frame.result, src: v.reg });

@@ -66,7 +66,7 @@ function declaration(cx: Lowering, d: ts.VariableDeclaration, isConst: boolean):
     cx.scope.set(sym, { kind: 'ptr', reg, to: v.to, space: v.space, cell: v.cell, name, generation: v.generation });
     return;
   }
-  if (v.k === 'map' || v.k === 'desc' || v.k === 'ctx') {
+  if (v.k === 'map' || v.k === 'desc' || v.k === 'ctx' || v.k === 'kptr' || v.k === 'dynptr') {
     if (!isConst) return void cx.report(diag.assignToConst(d, name));
     cx.scope.set(sym, { kind: 'value', val: v });
     return;
