@@ -4,15 +4,15 @@
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import { lineLogger, parseEndpoint, runAgent, type SourceKind } from '../../runtime/keys/agent.ts';
-import { BACKENDS, defaultStatePath, openStore } from '../../runtime/keys/backend.ts';
+import { BACKENDS, type EngineFlags, defaultStatePath } from '../../runtime/keys/backend.ts';
 import { DEFAULT_SECRET } from '../../runtime/keys/secret-ref.ts';
 import { UsageError, runCommand } from '../errors.ts';
-import { parseDuration } from './keys.ts';
+import { openBackend, parseDuration, withEngineOptions } from './keys.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function register(program: Command): void {
-  program
+  withEngineOptions(program
     .command('agent')
     .description('watch a key source and keep the SAs in sync until SIGTERM: --from file PATH | dir PATH | k8s [--secret NS/NAME] | spire [--socket URI]')
     .requiredOption('--from <source>', 'file, dir (mounted secret such as /etc/ipsec), k8s or spire')
@@ -26,11 +26,11 @@ export function register(program: Command): void {
     .option('--peer <id[@bootid]>', 'a remote node (repeatable)', collect, [])
     .addOption(new Option('--backend <name>', 'where SAs are written').choices([...BACKENDS]).default('state'))
     .option('--state <path>', `state file for --backend state (default ${defaultStatePath()})`)
-    .option('--grace <duration>', 'keep a replaced key for this long (Cilium: ipsec-key-rotation-duration)', '5m')
+    .option('--grace <duration>', 'keep a replaced key for this long (Cilium: ipsec-key-rotation-duration)', '5m'))
     .action(
       (
         path: string | undefined,
-        o: { from: string; secret: string; kubeconfig?: string; socket?: string; spiffeId?: string; peerSvid: string[]; node?: string; peer: string[]; backend: string; state?: string; grace: string },
+        o: EngineFlags & { from: string; secret: string; kubeconfig?: string; socket?: string; spiffeId?: string; peerSvid: string[]; node?: string; peer: string[]; backend: string; state?: string; grace: string },
       ) =>
         runCommand(async () => {
           if (!['file', 'dir', 'k8s', 'spire'].includes(o.from)) throw new UsageError(`--from: expected file, dir, k8s or spire, got "${o.from}"`);
@@ -60,7 +60,7 @@ export function register(program: Command): void {
               socket: o.socket,
               spiffeId: o.spiffeId,
               peerSvids,
-              store: openStore(o.backend, o.state),
+              store: openBackend(o, local.id),
               local,
               peers,
               graceMs: parseDuration('--grace', o.grace),

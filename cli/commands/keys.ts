@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { type SourceKind, lineLogger, parseEndpoint, startSource } from '../../runtime/keys/agent.ts';
-import { BACKENDS, defaultStatePath, openStore } from '../../runtime/keys/backend.ts';
+import { BACKENDS, DEFAULT_ENGINE_PIN_DIR, type EngineFlags, defaultStatePath, engineOptionsFromFlags, openStore } from '../../runtime/keys/backend.ts';
 import type { NodeEndpoint } from '../../runtime/keys/derive.ts';
 import { generateKeyLine } from '../../runtime/keys/generate.ts';
 import { DEFAULT_SECRET, parseSecretRef } from '../../runtime/keys/secret-ref.ts';
@@ -27,7 +27,7 @@ export function parseDuration(name: string, text: string): number {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-interface NodeOpts {
+interface NodeOpts extends EngineFlags {
   node?: string;
   peer: string[];
   backend: string;
@@ -44,12 +44,28 @@ function withNodeOptions(cmd: Command): Command {
     .option('--grace <duration>', 'keep a replaced key for this long', '5m');
 }
 
+/** Flags of --backend engine: the pinned maps, the node directory, and the outer header. */
+export function withEngineOptions(cmd: Command): Command {
+  return cmd
+    .option('--pin-dir <dir>', `bpffs directory of the engine's pinned maps, for --backend engine (default ${DEFAULT_ENGINE_PIN_DIR})`)
+    .option('--nodes <file>', 'node directory for --backend engine: lines "NAME ADDRESS [DEVICE]"')
+    .option('--node-addr <name=ip[,dev]>', 'a node directory entry (repeatable)', collect, [])
+    .option('--outer-mode <mode>', 'tunnel (default) or transport')
+    .option('--outer-ttl <n>', 'outer TTL (default 64)')
+    .option('--outer-df <policy>', 'outer DF bit: copy (default), set or clear');
+}
+
+/** The store for --backend; engine flags matter only with --backend engine. */
+export function openBackend(o: EngineFlags & { backend: string; state?: string }, localNode: string): SaStore {
+  return openStore(o.backend, o.state, o.backend === 'engine' ? engineOptionsFromFlags(o, localNode) : undefined);
+}
+
 function nodeSetup(o: NodeOpts): { store: SaStore; local: NodeEndpoint; peers: NodeEndpoint[]; graceMs: number } {
   const local = parseEndpoint(o.node ?? hostname(), '--node');
   const peers = o.peer.map((p) => parseEndpoint(p, '--peer'));
   if (peers.some((p) => p.id === local.id)) throw new UsageError(`--peer ${local.id} is this node`);
   const graceMs = o.grace === undefined ? DEFAULT_GRACE_MS : parseDuration('--grace', o.grace);
-  return { store: openStore(o.backend, o.state), local, peers, graceMs };
+  return { store: openBackend(o, local.id), local, peers, graceMs };
 }
 
 const stdoutLog = lineLogger((l) => process.stdout.write(`${l}\n`));
@@ -91,7 +107,7 @@ function nextLine(currentText: string | undefined, origin: string): { line: stri
 export function register(program: Command): void {
   const keys = program.command('keys').description('IPsec keys: Cilium key files, Kubernetes secrets, SPIRE SVIDs → SAs');
 
-  withNodeOptions(
+  withEngineOptions(withNodeOptions(
     keys
       .command('load')
       .description('install SAs from a key source once: --from file PATH | dir PATH | k8s [--secret NS/NAME] | spire [--socket URI]')
@@ -102,7 +118,7 @@ export function register(program: Command): void {
       .option('--socket <uri>', 'SPIFFE Workload API (default: $SPIFFE_ENDPOINT_SOCKET or unix:///tmp/spire-agent/public/api.sock)')
       .option('--spiffe-id <id>', 'which SVID to use if the workload has several')
       .option('--peer-svid <node=path>', "a peer's SVID certificate (PEM/DER) for --from spire (repeatable)", collect, []),
-  ).action((path: string | undefined, o: NodeOpts & { from: string; secret: string; kubeconfig?: string; socket?: string; spiffeId?: string; peerSvid: string[] }) =>
+  )).action((path: string | undefined, o: NodeOpts & { from: string; secret: string; kubeconfig?: string; socket?: string; spiffeId?: string; peerSvid: string[] }) =>
     runCommand(async () => {
       const from = checkSource(o.from, path);
       const { store, local, peers, graceMs } = nodeSetup(o);
@@ -123,15 +139,17 @@ export function register(program: Command): void {
     }),
   );
 
-  keys
-    .command('list')
-    .description('installed SAs: SPI, algorithm, key fingerprint, age, packets (never key bytes)')
-    .option('--json', 'one JSON document')
-    .addOption(new Option('--backend <name>', 'where SAs are read from').choices([...BACKENDS]).default('state'))
-    .option('--state <path>', `state file (default ${defaultStatePath()})`)
-    .action((o: { json?: boolean; backend: string; state?: string }) =>
+  withEngineOptions(
+    keys
+      .command('list')
+      .description('installed SAs: SPI, algorithm, key fingerprint, age, packets (never key bytes)')
+      .option('--json', 'one JSON document')
+      .addOption(new Option('--backend <name>', 'where SAs are read from').choices([...BACKENDS]).default('state'))
+      .option('--state <path>', `state file (default ${defaultStatePath()})`)
+      .option('--node <id[@bootid]>', 'this node, for --backend engine; default: the hostname'),
+  ).action((o: EngineFlags & { json?: boolean; backend: string; state?: string; node?: string }) =>
       runCommand(async () => {
-        const entries = await openStore(o.backend, o.state).list();
+        const entries = await openBackend(o, parseEndpoint(o.node ?? hostname(), '--node').id).list();
         const now = Date.now();
         const rows = entries
           .sort((a, b) => a.remoteNode.localeCompare(b.remoteNode) || a.direction.localeCompare(b.direction) || a.createdAt - b.createdAt)
@@ -180,7 +198,7 @@ export function register(program: Command): void {
       }),
     );
 
-  withNodeOptions(
+  withEngineOptions(withNodeOptions(
     keys
       .command('rotate')
       .description('replace the key with a fresh one under the next key ID: --from file PATH (rewrites it, then installs) | k8s [--secret NS/NAME] (updates the secret; agents roll it out)')
@@ -188,7 +206,7 @@ export function register(program: Command): void {
       .argument('[path]', 'key file (file)')
       .option('--secret <ns/name>', 'Kubernetes secret', DEFAULT_SECRET)
       .option('--kubeconfig <path>', 'kubeconfig'),
-  ).action((path: string | undefined, o: NodeOpts & { from: string; secret: string; kubeconfig?: string }) =>
+  )).action((path: string | undefined, o: NodeOpts & { from: string; secret: string; kubeconfig?: string }) =>
     runCommand(async () => {
       const from = checkSource(o.from, path);
       if (from === 'dir') throw new UsageError('--from dir: a mounted secret is read-only; rotate the Secret (--from k8s) and kubelet updates the mount');

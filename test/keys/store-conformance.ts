@@ -40,12 +40,13 @@ export function describeSaStore(name: string, open: () => SaStore | Promise<SaSt
 
     it('egress has one slot per node pair (install replaces); ingress one per pair and SPI', async () => {
       const store = await open();
-      await store.install(sa({ direction: 'egress', spi: 3 }));
-      await store.install(sa({ direction: 'egress', spi: 4, keyIndex: 4 }));
+      // Each egress SA has its own key: a store may refuse a key already in place (GCM nonces).
+      await store.install(sa({ direction: 'egress', spi: 3, key: new Secret(Buffer.alloc(16, 0x41)) }));
+      await store.install(sa({ direction: 'egress', spi: 4, keyIndex: 4, key: new Secret(Buffer.alloc(16, 0x42)) }));
       await store.install(sa({ spi: 3 }));
       await store.install(sa({ spi: 4, keyIndex: 4 }));
       await store.install(sa({ spi: 4, keyIndex: 4, key: new Secret(Buffer.alloc(16, 0x33)) }));
-      await store.install(sa({ direction: 'egress', remoteNode: '10.0.0.3' }));
+      await store.install(sa({ direction: 'egress', remoteNode: '10.0.0.3', key: new Secret(Buffer.alloc(16, 0x43)) }));
       const all = await store.list();
       expect(all.filter((e) => e.direction === 'egress').map((e) => `${e.remoteNode}:${e.spi}`).sort()).toEqual(['10.0.0.2:4', '10.0.0.3:3']);
       expect(all.filter((e) => e.direction === 'ingress').map((e) => e.spi).sort()).toEqual([3, 4]);
