@@ -17,6 +17,7 @@ const commands: { name: string; load: () => Promise<{ register(program: Command)
   { name: 'demo', load: () => import('./commands/demo.ts') },
   { name: 'keys', load: () => import('./commands/keys.ts') },
   { name: 'agent', load: () => import('./commands/agent.ts') },
+  { name: 'audit', load: () => import('./commands/audit.ts') },
   { name: 'compile', load: () => import('./commands/compile.ts') },
   { name: 'load', load: () => import('./commands/load.ts') },
   { name: 'attach', load: () => import('./commands/attach.ts') },

@@ -1,0 +1,47 @@
+// `ebpf-ts audit [--json]`: what the engine encrypted, passed in plaintext and dropped (by
+// reason), and the packets per SA — read from the engine's pinned maps. Never prints keys.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { auditJson, formatAudit, readAudit, type SaCounters } from '../../runtime/audit.ts';
+import { runCommand, UsageError } from '../errors.ts';
+
+const DEFAULT_PIN_DIR = '/sys/fs/bpf/ebpf-ts/engine';
+
+export function register(program: Command): void {
+  program
+    .command('audit')
+    .description('print the engine\'s audit counters: encrypted, plaintext, drops by reason, per-SA packets')
+    .option('--pin-dir <dir>', 'where the engine\'s maps are pinned', DEFAULT_PIN_DIR)
+    .option('--json', 'print JSON')
+    .action((opts: { pinDir: string; json?: boolean }) =>
+      runCommand(async () => {
+        const { objGet, mapInfo, mapKeys, mapLookup, perCpuValueSize } = await import('../../runtime/sys/index.ts');
+        const open = (name: string) => {
+          const path = [join(opts.pinDir, name), join(opts.pinDir, 'maps', name)].find((p) => existsSync(p));
+          if (!path) throw new UsageError(`engine map "${name}" is not pinned under ${opts.pinDir} — load the engine first (or pass --pin-dir)`, 1);
+          const fd = objGet(path);
+          return { fd, info: mapInfo(fd) };
+        };
+        const audit = open('audit');
+        const stride = Math.ceil(audit.info.valueSize / 8) * 8;
+        const rows = readAudit({ lookup: (k) => mapLookup(audit.fd, k, perCpuValueSize(audit.info.valueSize)) }, stride);
+        const sas: SaCounters[] = [];
+        const ip = (b: Buffer, off: number) => [...b.subarray(off, off + 4)].join('.');
+        const egress = open('encrypt_sa');
+        for (const k of mapKeys(egress.fd, egress.info.keySize)) {
+          const v = mapLookup(egress.fd, k, egress.info.valueSize);
+          // encrypt_sa value layout: engine/maps.ts (packets 16, bytes 24, spi 68 big-endian)
+          if (v) sas.push({ direction: 'egress', spi: v.readUInt32BE(68), peer: ip(v, 76), packets: v.readBigUInt64LE(16), bytes: v.readBigUInt64LE(24) });
+        }
+        const ingress = open('ingress_sa');
+        for (const k of mapKeys(ingress.fd, ingress.info.keySize)) {
+          const v = mapLookup(ingress.fd, k, ingress.info.valueSize);
+          // ingress_sa: key {spi, src, dst}; value packets 136, bytes 144
+          if (v) sas.push({ direction: 'ingress', spi: k.readUInt32BE(0), peer: ip(k, 4), packets: v.readBigUInt64LE(136), bytes: v.readBigUInt64LE(144) });
+        }
+        for (const m of [audit, egress, ingress]) m.fd.close();
+        console.log(opts.json ? JSON.stringify(auditJson(rows, sas), null, 2) : formatAudit(rows, sas));
+      }),
+    );
+}
