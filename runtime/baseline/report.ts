@@ -174,7 +174,7 @@ export function renderReport(r: ReportInput): string {
     '- Correctness (scenario 1): ping both ways, 32 UDP datagrams each way and 4 MiB of TCP each way',
     '  verified byte for byte, `/proc/net/xfrm_stat` all zero on both nodes, no replay or ICV failure',
     '  on any SA. Bit level: every ESP frame node-a\'s xfrm sent decrypts with the reference codec',
-    '  (`runtime/esp`, the engine's byte-for-byte reference) to exactly the datagram sent, and frames the codec',
+    '  (`runtime/esp`, the engine\'s byte-for-byte reference) to exactly the datagram sent, and frames the codec',
     '  built are decrypted and delivered by node-b\'s xfrm — the path engine-produced frames take in',
     '  scenario 2. A negative control injects frames under a wrong key and requires them to be',
     '  dropped and counted (XfrmInStateProtoError, the SA\'s failed counter).',
