@@ -263,6 +263,13 @@ export interface EngineSaStoreOptions extends OuterOptions {
   nodes: NodeDirectory;
   /** This node's name, as the SAs carry it in `localNode`. */
   localNode: string;
+  /**
+   * Called when a key gets a new slot, after its GHASH table is written and before any SA names
+   * the slot: the engine runtime creates the slot's bpf_crypto context here (crypto_keys +
+   * the crypto_setup syscall program), so the datapath never sees an SA without its AES context.
+   * `key` is only valid during the call.
+   */
+  onKeySlot?: (slot: number, key: Buffer) => void;
 }
 
 const MODES: Record<OuterMode, number> = { tunnel: MODE_TUNNEL, transport: MODE_TRANSPORT };
@@ -294,11 +301,13 @@ function sameKey(secret: Secret, bytes: Buffer): boolean {
 
 export class EngineSaStore implements SaStore {
   readonly #maps: EngineMaps;
+  readonly #onKeySlot?: (slot: number, key: Buffer) => void;
   readonly #nodes: NodeDirectory;
   readonly #local: string;
   readonly #outer: Required<OuterOptions>;
 
   constructor(o: EngineSaStoreOptions) {
+    this.#onKeySlot = o.onKeySlot;
     this.#maps = o.maps;
     this.#nodes = o.nodes;
     this.#local = o.localNode;
@@ -378,6 +387,14 @@ export class EngineSaStore implements SaStore {
       this.#maps.ghashTables.update(u32Key(slot), table);
     } finally {
       table.fill(0);
+    }
+    if (this.#onKeySlot) {
+      const key_ = Buffer.from(key.bytes());
+      try {
+        this.#onKeySlot(slot, key_);
+      } finally {
+        key_.fill(0);
+      }
     }
     return slot;
   }
