@@ -10,12 +10,17 @@
 //   3. change_tail to 14 + ctLen + ICV, trailer 1,2,3…,padLen,4 written after the inner packet
 //      (before adjust_room: after an ENCAP grow, change_tail is -ENOTSUPP)
 //   4. adjust_room(+36, MAC, FIXED_GSO|ENCAP_L3_IPV4): room for outer IPv4 ‖ SPI ‖ seq ‖ IV
-//   5. counter blocks salt‖IV‖be32(i+1), i = 0…n, in the per-CPU scratch; ONE ecb(aes) call
-//   6. payload ⊕= keystream in place (8-byte loads/stores), ciphertext lanes into the scratch
+//   5. counter blocks salt‖IV‖be32(i+1), i = 0…n, in the per-CPU scratch (a bpf_loop); ONE
+//      ecb(aes) call
+//   6. payload ⊕= keystream in place (8-byte loads/stores), ciphertext lanes into the scratch;
+//      the partial last block after the loop (engine/README.md: why, for the verifier)
 //   7. GHASH(AAD, C, lengths) in a bpf_loop, ICV = E(J0) ⊕ GHASH, redirect
 //
 //   0    14          34        38      42        50                 50+ctLen
 //   | eth | outer IPv4 | SPI     | seq   | IV      | E(inner ‖ trailer) | ICV |
+//
+// Ingress undoes it (see `ingress` and engine/README.md): SPI → replay check → ICV → padding →
+// window advance → strip → TC_ACT_OK; every drop counted in `audit` under its reason.
 
 import {
   type Infer,
@@ -24,6 +29,7 @@ import {
   type u32,
   type u64,
   BPF_ADJ_ROOM_MAC,
+  BPF_F_ADJ_ROOM_DECAP_L3_IPV4,
   BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
   BPF_F_ADJ_ROOM_FIXED_GSO,
   CryptoCtx,
@@ -140,10 +146,14 @@ export type GhashState = Infer<typeof GhashState>;
 
 // Per-CPU scratch. ks: the counter blocks J0, J0+1, … (raw bytes, as the ecb call reads them),
 // encrypted in place by ONE call over the whole array (bpf_dynptr_from_mem takes sizeof; a
-// length argument is gap G7). lanes: the ciphertext blocks as GHASH lanes (hi, lo).
+// length argument is gap G7). lanes: the ciphertext blocks as GHASH lanes (hi, lo). plain:
+// ingress's decrypted payload as raw u64s (little-endian memory order), for the padding check.
 export const SCRATCH_BLOCKS = 96;
-/** 0 y (16 B), 16 ks (96 × 16 B raw), 1552 lanes (128 × 2 u64). 3600 bytes. */
-export const Scratch = struct({ y: GhashState, ks: array(U64, SCRATCH_BLOCKS * 2), lanes: array(U64, 256) }, { name: 'engine_scratch' });
+/** 0 y (16 B), 16 ks (96 × 16 B raw), 1552 lanes (128 × 2 u64), 3600 plain (2048 B). 5648 bytes. */
+export const Scratch = struct(
+  { y: GhashState, ks: array(U64, SCRATCH_BLOCKS * 2), lanes: array(U64, 256), plain: array(U64, 256) },
+  { name: 'engine_scratch' },
+);
 export const scratch = perCpuArrayMap({ value: Scratch, maxEntries: 1 });
 
 export const AUDIT_ENCRYPTED = 0;
@@ -225,6 +235,19 @@ function ghashStep(i: u32, w: Infer<typeof GhashWalk>): i32 {
   return 0;
 }
 
+/** The counter-block fill: block i of the scratch's ks is nonceA ‖ nonceB | be32(i + 1) << 56
+ *  (salt ‖ IV ‖ be32(i + 1) as the raw little-endian u64s the ecb call reads; i + 1 < 256). */
+const CtrFill = struct({ nonceA: U64, nonceB: U64 }, { name: 'ctr_fill' });
+
+function ctrStep(i: u32, c: Infer<typeof CtrFill>): i32 {
+  const s = scratch.lookup(0);
+  if (s === null) return 1;
+  const j: u32 = i % SCRATCH_BLOCKS;
+  s.ks[2 * j] = c.nonceA;
+  s.ks[2 * j + 1] = c.nonceB | (BigInt(j + 1) << 56n);
+  return 0;
+}
+
 // =============================================================================================
 // Packet layouts
 
@@ -240,6 +263,8 @@ const RawWord = struct({ v: U32 }, { name: 'raw_word' });
 const BeWord = struct({ v: be32 }, { name: 'be_word' });
 const BeWord2 = struct({ w0: be32, w1: be32 }, { name: 'be_word2' });
 const Trailer = struct({ b: array(u8, 8) }, { name: 'esp_trailer' });
+const EspRaw = struct({ spi: U32, seq: U32, iv0: U32, iv1: U32 }, { name: 'esp_raw' });
+const IpWord0 = struct({ w: be16 }, { name: 'ip_word0' });
 
 const ETH_HLEN = 14;
 const ETH_P_IP = 0x0800;
@@ -248,6 +273,7 @@ const IPPROTO_ESP = 50;
 const ESP_OVERHEAD = 36; // outer IPv4 20 + SPI 4 + seq 4 + IV 8
 const CT_OFF = 50; // ETH_HLEN + ESP_OVERHEAD
 const IP_DF = 0x4000;
+const MAX_CT = 16 * (SCRATCH_BLOCKS - 1); // 1520: whole blocks 0…94 and the keystream for each
 
 /** @noinline */
 function count(reason: u32, bytes: u32): void {
@@ -402,57 +428,73 @@ export function egress(skb: TcContext): i32 {
   esp.ivHi = seqHi;
   esp.ivLo = seqLo;
 
-  // Counter blocks salt ‖ IV ‖ be32(i + 1) as the raw little-endian u64s the ecb call reads.
+  // Counter blocks salt ‖ IV ‖ be32(i + 1) as the raw little-endian u64s the ecb call reads,
+  // filled by a bpf_loop (one verification of the step, not one per block).
   const s = scratch.lookup(0);
   if (s === null) return TC_ACT_SHOT;
-  const saltRaw: u64 = BigInt((sa.salt[0]! | (sa.salt[1]! << 8) | (sa.salt[2]! << 16) | (sa.salt[3]! << 24)) >>> 0);
-  const nonceA: u64 = saltRaw | (BigInt(bswap32(seqHi)) << 32n);
-  const nonceB: u64 = BigInt(bswap32(seqLo));
-  for (let i = 0; i < SCRATCH_BLOCKS; i++) {
-    if (i > blocks) break;
-    s.ks[2 * i] = nonceA;
-    s.ks[2 * i + 1] = nonceB | (BigInt(i + 1) << 56n); // be32(i + 1) for i + 1 < 256
+  const fill = local(CtrFill, { nonceA: 0n });
+  fill.nonceA = BigInt((sa.salt[0]! | (sa.salt[1]! << 8) | (sa.salt[2]! << 16) | (sa.salt[3]! << 24)) >>> 0) | (BigInt(bswap32(seqHi)) << 32n);
+  fill.nonceB = BigInt(bswap32(seqLo));
+  const filled = bpfLoop((blocks & 127) + 1, ctrStep, fill);
+  if (filled !== (blocks & 127) + 1) {
+    count(AUDIT_CRYPTO_ERROR, totLen);
+    return TC_ACT_SHOT;
   }
   if (cryptoEncrypt(aes, dynptrFromMem(s.ks), dynptrFromMem(s.ks), null) !== 0) {
     count(AUDIT_CRYPTO_ERROR, totLen);
     return TC_ACT_SHOT;
   }
 
-  // C = P ⊕ keystream in place; its GHASH lanes into the scratch. The last block may be partial
-  // (4, 8 or 12 bytes: ctLen is a multiple of 4): done by words, zero-padded for GHASH.
+  // C = P ⊕ keystream in place, whole blocks; their GHASH lanes into the scratch. The loop's
+  // only exit is "i reached whole": nothing after it reads i or whole (the tail works from
+  // ctLen), so the verifier sees the same state at every exit and walks the rest once.
   const whole: u32 = ctLen >>> 4;
-  const rest: u32 = ctLen & 15;
   for (let i = 0; i < SCRATCH_BLOCKS - 1; i++) {
-    if (i > whole) break;
+    if (i >= whole) break;
     const off: u32 = CT_OFF + 16 * i;
-    if (i < whole) {
-      const p = skb.header(Raw16, off);
-      if (p === null) return TC_ACT_SHOT;
-      p.a = p.a ^ s.ks[2 * i + 2]!;
-      p.b = p.b ^ s.ks[2 * i + 3]!;
-      const c = skb.header(Be16B, off);
-      if (c === null) return TC_ACT_SHOT;
-      s.lanes[2 * i] = (BigInt(c.w0) << 32n) | BigInt(c.w1);
-      s.lanes[2 * i + 1] = (BigInt(c.w2) << 32n) | BigInt(c.w3);
-    } else if (rest !== 0) {
-      let hi: u64 = 0n;
-      let lo: u64 = 0n;
-      for (let k = 0; k < 3; k++) {
-        if (4 * k >= rest) break;
-        const wr = skb.header(RawWord, off + 4 * k);
-        if (wr === null) return TC_ACT_SHOT;
-        const ksw: u64 = k === 2 ? s.ks[2 * i + 3]! : s.ks[2 * i + 2]!;
-        wr.v = (wr.v ^ Number((k === 1 ? ksw >> 32n : ksw) & 0xffffffffn)) >>> 0;
-        const wb = skb.header(BeWord, off + 4 * k);
-        if (wb === null) return TC_ACT_SHOT;
-        const be: u64 = BigInt(wb.v);
-        if (k === 0) hi = be << 32n;
-        else if (k === 1) hi = hi | be;
-        else lo = be << 32n;
-      }
-      s.lanes[2 * i] = hi;
-      s.lanes[2 * i + 1] = lo;
+    const p = skb.header(Raw16, off);
+    if (p === null) return TC_ACT_SHOT;
+    p.a = p.a ^ s.ks[2 * i + 2]!;
+    p.b = p.b ^ s.ks[2 * i + 3]!;
+    const c = skb.header(Be16B, off);
+    if (c === null) return TC_ACT_SHOT;
+    s.lanes[2 * i] = (BigInt(c.w0) << 32n) | BigInt(c.w1);
+    s.lanes[2 * i + 1] = (BigInt(c.w2) << 32n) | BigInt(c.w3);
+  }
+  // The last block may be partial (4, 8 or 12 bytes: ctLen is a multiple of 4): by words,
+  // zero-padded for GHASH. Its lanes are 2·whole, 2·whole + 1; its keystream block whole + 1.
+  const rest: u32 = ctLen & 12;
+  if (rest !== 0) {
+    const tOff: u32 = CT_OFF + (ctLen & 0x7f0);
+    const li: u32 = ((ctLen >>> 3) & 0xfe) % 189; // ≤ 188: ctLen < 1520
+    const k0: u64 = s.ks[li + 2]!;
+    const k1: u64 = s.ks[li + 3]!;
+    let hi: u64 = 0n;
+    let lo: u64 = 0n;
+    const w0 = skb.header(RawWord, tOff);
+    if (w0 === null) return TC_ACT_SHOT;
+    w0.v = (w0.v ^ Number(k0 & 0xffffffffn)) >>> 0;
+    const b0 = skb.header(BeWord, tOff);
+    if (b0 === null) return TC_ACT_SHOT;
+    hi = BigInt(b0.v) << 32n;
+    if (rest > 4) {
+      const w1 = skb.header(RawWord, tOff + 4);
+      if (w1 === null) return TC_ACT_SHOT;
+      w1.v = (w1.v ^ Number(k0 >> 32n)) >>> 0;
+      const b1 = skb.header(BeWord, tOff + 4);
+      if (b1 === null) return TC_ACT_SHOT;
+      hi = hi | BigInt(b1.v);
     }
+    if (rest > 8) {
+      const w2 = skb.header(RawWord, tOff + 8);
+      if (w2 === null) return TC_ACT_SHOT;
+      w2.v = (w2.v ^ Number(k1 & 0xffffffffn)) >>> 0;
+      const b2 = skb.header(BeWord, tOff + 8);
+      if (b2 === null) return TC_ACT_SHOT;
+      lo = BigInt(b2.v) << 32n;
+    }
+    s.lanes[li] = hi;
+    s.lanes[li + 1] = lo;
   }
 
   // GHASH(SPI ‖ seq, C) and the tag E(J0) ⊕ Y, truncated to the ICV length.
@@ -500,6 +542,333 @@ export function egress(skb: TcContext): i32 {
   count(AUDIT_ENCRYPTED, totLen);
   const ifindex: u32 = sa.ifindex;
   if (ifindex !== 0) return redirect(ifindex);
+  return TC_ACT_OK;
+}
+
+// =============================================================================================
+// Ingress: anti-replay (RFC 4303 §3.4.3), window of REPLAY_WINDOW_BITS as a shift register:
+// `top` is the highest sequence number accepted (0: none yet), bit k of window (word k / 64,
+// bit k % 64) says top − k was accepted. It moves only after the ICV and padding verified.
+
+type IngressSaView = Infer<typeof IngressSa>;
+
+/** 1 when seq may be new: not 0, not left of the window, not seen. */
+/** @noinline */
+function replayOk(sa: IngressSaView, seq: u64): u32 {
+  const top: u64 = sa.top;
+  if (seq === 0n) return 0;
+  if (seq > top) return 1;
+  const k: u64 = BigInt.asUintN(64, top - seq);
+  if (k >= 1024n) return 0;
+  const kk: u32 = Number(k & 1023n);
+  const bit: u32 = Number((sa.window[kk >>> 6]! >> BigInt(kk & 63)) & 1n);
+  return bit ^ 1;
+}
+
+/** Marks seq accepted (after replayOk said 1): past the top, the window shifts by seq − top
+ *  (words 15…0, branch-free: ge/gt are 0/1 factors, a shift of ≥ 1024 clears it all). */
+/** @noinline */
+function replayAdvance(sa: IngressSaView, seq: u64): void {
+  const top: u64 = sa.top;
+  if (seq > top) {
+    const d: u64 = BigInt.asUintN(64, seq - top);
+    const dd: u32 = d > 1024n ? 1024 : Number(d & 2047n);
+    const ws: u32 = dd >>> 6; // 0…16 words
+    const bs: u32 = dd & 63;
+    for (let t = 0; t < 16; t++) {
+      const j: u32 = 15 - t;
+      const ge: u32 = 1 - ((j - ws) >>> 31); // j ≥ ws
+      const gt: u32 = 1 - ((j - ws - 1) >>> 31); // j > ws
+      const a: u64 = sa.window[(j - ws) & 15]!;
+      const b: u64 = sa.window[(j - ws - 1) & 15]!;
+      const hiPart: u64 = BigInt.asUintN(64, a << BigInt(bs));
+      const loPart: u64 = (b >> 1n) >> BigInt(63 - bs);
+      sa.window[j] = (BigInt(ge) * hiPart) | (BigInt(gt) * loPart);
+    }
+    sa.top = seq;
+  }
+  const k: u32 = Number(BigInt.asUintN(64, sa.top - seq) & 1023n);
+  sa.window[k >>> 6] = sa.window[k >>> 6]! | (1n << BigInt(k & 63));
+}
+
+/** The padding check: bytes start … start + padLen − 1 of the plaintext must be 1, 2, 3, …;
+ *  `bad` OR-accumulates the differences. */
+const PadCheck = struct({ start: U32, bad: U32 }, { name: 'pad_check' });
+
+function plainByte(s: Infer<typeof Scratch>, q: u32): u32 {
+  const qq: u32 = q & 2047;
+  return Number((s.plain[qq >>> 3]! >> BigInt((qq & 7) * 8)) & 0xffn);
+}
+
+function padStep(i: u32, c: Infer<typeof PadCheck>): i32 {
+  const s = scratch.lookup(0);
+  if (s === null) return 1;
+  c.bad = (c.bad | (plainByte(s, (c.start + (i & 255)) & 2047) ^ ((i + 1) & 0xff))) >>> 0;
+  return 0;
+}
+
+/** @section tc/ingress */
+export function ingress(skb: TcContext): i32 {
+  const eth = skb.header(Eth, 0);
+  if (eth === null || eth.proto !== ETH_P_IP) {
+    count(AUDIT_PLAINTEXT, skb.len);
+    return TC_ACT_OK;
+  }
+  const ip = skb.header(Ipv4, ETH_HLEN);
+  if (ip === null) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  if (ip.protocol !== IPPROTO_ESP) {
+    count(AUDIT_PLAINTEXT, skb.len);
+    return TC_ACT_OK;
+  }
+  // ESP from here: every exit is a delivered inner packet or a counted drop.
+  const totLen: u32 = ip.totLen;
+  if (ip.vihl !== 0x45 || (ip.frag & 0x3fff) !== 0 || totLen + ETH_HLEN > skb.len) {
+    count(AUDIT_MALFORMED, skb.len); // outer options, fragments, truncated
+    return TC_ACT_SHOT;
+  }
+  const esp = skb.header(EspHdr, ETH_HLEN + 20);
+  const raw = skb.header(EspRaw, ETH_HLEN + 20);
+  if (esp === null || raw === null) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const key = local(IngressKey, { spi: 0 });
+  const spi: u32 = esp.spi;
+  key.spi = spi;
+  key.src = ip.saddr;
+  key.dst = ip.daddr;
+  const outerTos: u32 = ip.tos;
+  const seqLo: u32 = esp.seq;
+  const iv0: u32 = raw.iv0;
+  const iv1: u32 = raw.iv1;
+  const sa = ingress_sa.lookup(key);
+  if (sa === null) {
+    count(AUDIT_UNKNOWN_SPI, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const icvLength: u32 = sa.icvLength;
+  if (sa.esn !== 0 || (icvLength !== 8 && icvLength !== 12 && icvLength !== 16)) {
+    count(AUDIT_UNSUPPORTED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  // SPI ‖ seq ‖ IV (16) ‖ C (≥ 4, a multiple of 4: RFC 4303 §2.4) ‖ ICV.
+  if (totLen < 20 + 16 + 4 + icvLength || ((totLen - icvLength) & 3) !== 0) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  if (totLen > 20 + 16 + MAX_CT + icvLength) {
+    count(AUDIT_TOO_BIG, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const ctLen: u32 = (totLen - 36 - icvLength) & 0x7ff; // 4…1520
+  const blocks: u32 = (ctLen + 15) >>> 4;
+  const seq: u64 = BigInt(seqLo);
+  if (replayOk(sa, seq) === 0) {
+    fetchAdd(sa, 'replayDrops', 1n);
+    count(AUDIT_REPLAY, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const keyIndex: u32 = sa.keyIndex;
+  const slot = crypto_ctx.lookup(keyIndex);
+  if (slot === null) {
+    count(AUDIT_CRYPTO_ERROR, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const aes = slot.ctx;
+  if (aes === null) {
+    count(AUDIT_CRYPTO_ERROR, skb.len);
+    return TC_ACT_SHOT;
+  }
+
+  // Keystream: J0, J0 + 1, … from salt ‖ IV (the IV's bytes as they came), one ecb call.
+  const s = scratch.lookup(0);
+  if (s === null) return TC_ACT_SHOT;
+  const fill = local(CtrFill, { nonceA: 0n });
+  fill.nonceA = BigInt((sa.salt[0]! | (sa.salt[1]! << 8) | (sa.salt[2]! << 16) | (sa.salt[3]! << 24)) >>> 0) | (BigInt(iv0) << 32n);
+  fill.nonceB = BigInt(iv1);
+  const filled = bpfLoop((blocks & 127) + 1, ctrStep, fill);
+  if (filled !== (blocks & 127) + 1) {
+    count(AUDIT_CRYPTO_ERROR, skb.len);
+    return TC_ACT_SHOT;
+  }
+  if (cryptoEncrypt(aes, dynptrFromMem(s.ks), dynptrFromMem(s.ks), null) !== 0) {
+    count(AUDIT_CRYPTO_ERROR, skb.len);
+    return TC_ACT_SHOT;
+  }
+
+  // C → GHASH lanes, P = C ⊕ keystream in place and into the scratch. As in egress, nothing
+  // after the loop reads i or whole.
+  const whole: u32 = ctLen >>> 4;
+  for (let i = 0; i < SCRATCH_BLOCKS - 1; i++) {
+    if (i >= whole) break;
+    const off: u32 = CT_OFF + 16 * i;
+    const c = skb.header(Be16B, off);
+    if (c === null) return TC_ACT_SHOT;
+    s.lanes[2 * i] = (BigInt(c.w0) << 32n) | BigInt(c.w1);
+    s.lanes[2 * i + 1] = (BigInt(c.w2) << 32n) | BigInt(c.w3);
+    const p = skb.header(Raw16, off);
+    if (p === null) return TC_ACT_SHOT;
+    const pa: u64 = p.a ^ s.ks[2 * i + 2]!;
+    const pb: u64 = p.b ^ s.ks[2 * i + 3]!;
+    p.a = pa;
+    p.b = pb;
+    s.plain[2 * i] = pa;
+    s.plain[2 * i + 1] = pb;
+  }
+  const rest: u32 = ctLen & 12;
+  if (rest !== 0) {
+    const tOff: u32 = CT_OFF + (ctLen & 0x7f0);
+    const li: u32 = ((ctLen >>> 3) & 0xfe) % 189; // ≤ 188: ctLen ≤ 1520
+    const k0: u64 = s.ks[li + 2]!;
+    const k1: u64 = s.ks[li + 3]!;
+    let hi: u64 = 0n;
+    let lo: u64 = 0n;
+    let p0: u64 = 0n;
+    let p1: u64 = 0n;
+    const b0 = skb.header(BeWord, tOff);
+    if (b0 === null) return TC_ACT_SHOT;
+    hi = BigInt(b0.v) << 32n;
+    const w0 = skb.header(RawWord, tOff);
+    if (w0 === null) return TC_ACT_SHOT;
+    const x0: u32 = (w0.v ^ Number(k0 & 0xffffffffn)) >>> 0;
+    w0.v = x0;
+    p0 = BigInt(x0);
+    if (rest > 4) {
+      const b1 = skb.header(BeWord, tOff + 4);
+      if (b1 === null) return TC_ACT_SHOT;
+      hi = hi | BigInt(b1.v);
+      const w1 = skb.header(RawWord, tOff + 4);
+      if (w1 === null) return TC_ACT_SHOT;
+      const x1: u32 = (w1.v ^ Number(k0 >> 32n)) >>> 0;
+      w1.v = x1;
+      p0 = p0 | (BigInt(x1) << 32n);
+    }
+    if (rest > 8) {
+      const b2 = skb.header(BeWord, tOff + 8);
+      if (b2 === null) return TC_ACT_SHOT;
+      lo = BigInt(b2.v) << 32n;
+      const w2 = skb.header(RawWord, tOff + 8);
+      if (w2 === null) return TC_ACT_SHOT;
+      const x2: u32 = (w2.v ^ Number(k1 & 0xffffffffn)) >>> 0;
+      w2.v = x2;
+      p1 = BigInt(x2);
+    }
+    s.lanes[li] = hi;
+    s.lanes[li + 1] = lo;
+    s.plain[li] = p0;
+    s.plain[li + 1] = p1;
+  }
+
+  // GHASH(SPI ‖ seq, C) ⊕ E(J0) against the ICV: OR-accumulated, one comparison at the end.
+  s.y.hi = 0n;
+  s.y.lo = 0n;
+  const walk = local(GhashWalk, { keyIndex: 0 });
+  walk.keyIndex = keyIndex;
+  walk.blocks = blocks & 127;
+  walk.aadHi = (BigInt(spi) << 32n) | BigInt(seqLo);
+  walk.aadLo = 0n;
+  walk.lenHi = 64n;
+  walk.lenLo = BigInt(ctLen) * 8n;
+  const walked = bpfLoop((blocks & 127) + 2, ghashStep, walk);
+  if (walked !== (blocks & 127) + 2) {
+    count(AUDIT_CRYPTO_ERROR, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const e0: u64 = s.ks[0]!;
+  const e1: u64 = s.ks[1]!;
+  const yHi: u64 = s.y.hi;
+  const yLo: u64 = s.y.lo;
+  const icvOff: u32 = CT_OFF + ctLen;
+  const t0: u32 = (Number(yHi >> 32n) ^ bswap32(Number(e0 & 0xffffffffn))) >>> 0;
+  const t1: u32 = (Number(yHi & 0xffffffffn) ^ bswap32(Number(e0 >> 32n))) >>> 0;
+  const t2: u32 = (Number(yLo >> 32n) ^ bswap32(Number(e1 & 0xffffffffn))) >>> 0;
+  const t3: u32 = (Number(yLo & 0xffffffffn) ^ bswap32(Number(e1 >> 32n))) >>> 0;
+  const tag = skb.header(BeWord2, icvOff);
+  if (tag === null) return TC_ACT_SHOT;
+  let diff: u32 = ((tag.w0 ^ t0) | (tag.w1 ^ t1)) >>> 0;
+  if (icvLength > 8) {
+    const tag3 = skb.header(BeWord, icvOff + 8);
+    if (tag3 === null) return TC_ACT_SHOT;
+    diff = (diff | (tag3.v ^ t2)) >>> 0;
+  }
+  if (icvLength > 12) {
+    const tag4 = skb.header(BeWord, icvOff + 12);
+    if (tag4 === null) return TC_ACT_SHOT;
+    diff = (diff | (tag4.v ^ t3)) >>> 0;
+  }
+  if (diff !== 0) {
+    fetchAdd(sa, 'icvDrops', 1n);
+    count(AUDIT_BAD_ICV, skb.len);
+    return TC_ACT_SHOT;
+  }
+
+  // Authentic. Trailer: pad length ‖ next header; padding 1, 2, 3, … (RFC 4303 §2.4).
+  const padLen: u32 = plainByte(s, (ctLen - 2) >>> 0);
+  const nextHeader: u32 = plainByte(s, (ctLen - 1) >>> 0);
+  if (padLen + 2 > ctLen) {
+    count(AUDIT_BAD_PADDING, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const payloadLen: u32 = (ctLen - 2 - padLen) & 0x7ff;
+  const pc = local(PadCheck, { start: 0 });
+  pc.start = payloadLen;
+  const checked = bpfLoop(padLen, padStep, pc);
+  if (checked !== padLen || pc.bad !== 0) {
+    count(AUDIT_BAD_PADDING, skb.len);
+    return TC_ACT_SHOT;
+  }
+  // The window moves now (re-checked: another CPU may have taken this seq meanwhile).
+  if (replayOk(sa, seq) === 0) {
+    fetchAdd(sa, 'replayDrops', 1n);
+    count(AUDIT_REPLAY, skb.len);
+    return TC_ACT_SHOT;
+  }
+  replayAdvance(sa, seq);
+  if (nextHeader !== IPPROTO_IPIP) {
+    count(AUDIT_UNSUPPORTED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  // The inner IPv4 packet, trimmed to its own total length (bytes past it are TFC padding).
+  const inner = skb.header(Ipv4, CT_OFF);
+  if (inner === null || payloadLen < 20) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const innerLen: u32 = inner.totLen;
+  const innerTos: u32 = inner.tos;
+  if (inner.vihl >>> 4 !== 4 || innerLen < (inner.vihl & 15) * 4 || innerLen > payloadLen) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  const deliver: u32 = innerLen & 0x7ff;
+  if (changeTail(skb, CT_OFF + deliver) !== 0) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  if (adjustRoom(skb, -ESP_OVERHEAD, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4) !== 0) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  // RFC 6040 §4.2: outer CE onto an ECN-capable inner packet; checksum by RFC 1624 eqn. 3.
+  const ecn: u32 = innerTos & 3;
+  if ((outerTos & 3) === 3 && ecn !== 0 && ecn !== 3) {
+    const w = skb.header(IpWord0, ETH_HLEN);
+    const h = skb.header(Ipv4, ETH_HLEN);
+    if (w === null || h === null) return TC_ACT_SHOT;
+    const m: u32 = w.w;
+    const m2: u32 = m | 3;
+    let sum: u32 = (~h.check & 0xffff) + (~m & 0xffff) + m2;
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    w.w = m2;
+    h.check = ~sum & 0xffff;
+  }
+  fetchAdd(sa, 'packets', 1n);
+  fetchAdd(sa, 'bytes', BigInt(deliver));
+  count(AUDIT_DECRYPTED, deliver);
   return TC_ACT_OK;
 }
 

@@ -11,13 +11,14 @@
 //                  85 icvLength, 86 mode, 87 offload, 88 keyIndex, 89 ttl, 90 df, 91 esn (u8),
 //                  96 dropped u64                                                  104 B
 //   ingress_key    0 spi, 4 src, 8 dst (be32)                                       12 B
-//   ingress_sa     0 top u64, 8 window 16 × u64, 136 packets, 144 bytes, 152 replayDrops,
+//   ingress_sa     0 top u64, 8 window 16 × u64 (bit k: top − k accepted; zero = empty), 136 packets, 144 bytes, 152 replayDrops,
 //                  160 icvDrops (u64), 168 key 32 B, 200 salt 4 B, 204 keyLength, 205 icvLength,
 //                  206 keyIndex, 207 esn                                           208 B
 //   ghash_table    4096 B per keyIndex (runtime/esp/ghash.ts ghashTableBytes)
 //   crypto_key     0 key 32 B, 32 keyLength u32, 36 algo u32 (0 ecb(aes), 1 ecb(aes-generic))
 //   crypto_slot    0 ctx kptr (bpf_crypto_ctx), 8 generation u32                    16 B
-//   engine_scratch per-CPU, internal: 0 y (16 B), 16 ks (96 blocks), 1552 lanes (128 blocks)
+//   engine_scratch per-CPU, internal: 0 y (16 B), 16 ks (96 blocks), 1552 lanes (128 blocks),
+//                  3600 plain (2048 B, ingress's decrypted payload for the padding check)  5648 B
 //   audit_counter  per-CPU, 0 packets u64, 8 bytes u64; index = AUDIT_* reason
 export {
   AUDIT_BAD_ICV,
