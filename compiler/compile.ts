@@ -28,6 +28,8 @@ import { allocateRegisters, layoutFrame } from './regalloc/allocate.ts';
 import { writeObject } from './elf/writer.ts';
 import { BPF_F_RDONLY_PROG, bpf_map_type } from '../runtime/sys/constants.ts';
 import { linesFromSource } from './elf/writer.ts';
+import { basename, dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface CompileOptions {
   /** Also produce ELF bytes (needs compiler/elf/writer.ts). */
@@ -47,6 +49,8 @@ export interface CompileResult {
   ir: Record<string, string>;
   /** Whether any diagnostic is an error. */
   failed: boolean;
+  /** The DSL source files compiled into the object: this one, then the files it imports. */
+  files: string[];
 }
 
 const STACK_LIMIT = 512;
@@ -69,6 +73,7 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
   const object: ObjectSpec = { license: 'GPL', programs: [], functions: [], maps: [], variables: [], btf: new Btf() };
   const irDumps: Record<string, string> = {};
   let js = '';
+  let files: string[] = [path];
   if (!sourceFile) throw new Error(`cannot read ${path}`);
 
   for (const d of [...program.getSyntacticDiagnostics(sourceFile), ...program.getSemanticDiagnostics(sourceFile)]) {
@@ -82,6 +87,10 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
     const btf = object.btf!;
     const typeIds = new Map<DType, number>();
     for (const m of module.mapOrder) {
+      if (m.kind === 'ringbuf') {
+        object.maps.push({ name: m.name, type: mapTypeNumber(m.kind), keySize: 0, valueSize: 0, maxEntries: m.maxEntries, flags: m.flags, pinning: m.pinning, keyTypeId: 0, valueTypeId: 0 });
+        continue;
+      }
       const spec: MapSpec = {
         name: m.name,
         type: mapTypeNumber(m.kind),
@@ -136,8 +145,15 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
       const funcId = addFunc(btf, sub.name, long, sub.fn.parameters.map((prm, i) => ({ name: ts.isIdentifier(prm.name) ? prm.name.text : `arg${i}`, type: long })), Linkage.STATIC);
       object.functions.push({ name: sub.name, instructions, relocations, funcInfo: [{ insnOff: 0, typeId: funcId }], lineInfo: linesFromSource(instructions) });
     }
+    // TypeScript's own errors in the imported files too: their code is compiled here.
+    for (const f of module.files.slice(1)) {
+      for (const d of [...program.getSyntacticDiagnostics(f), ...program.getSemanticDiagnostics(f)]) {
+        if (d.category === ts.DiagnosticCategory.Error) diagnostics.push(diag.typescript(d));
+      }
+    }
+    files = module.files.map((f) => f.fileName);
     diagnostics.push(...module.diagnostics);
-    return sf;
+    return userspaceModule(sf, module, basename(sf.fileName).replace(/\.ts$/, ''));
   };
 
   program.emit(sourceFile, (name, text) => {
@@ -147,7 +163,59 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
   const failed = diagnostics.some((d) => d.severity === 'error');
   let elf: Buffer | undefined;
   if (opts.elf && !failed) elf = writeObject(object);
-  return { object, elf, diagnostics, js, ir: irDumps, failed };
+  return { object, elf, diagnostics, js, ir: irDumps, failed, files };
+}
+
+const USERSPACE = pathToFileURL(resolve(dirname(fileURLToPath(import.meta.url)), 'dsl', 'userspace.ts')).href;
+
+/** The JavaScript side of a DSL file (issue 3, "one source file gives two things"): each program
+ *  becomes `{ object: 'bpf-out/<file>.o', program: '<name>' }`, each map declaration a typed
+ *  userspace handle (compiler/dsl/userspace.ts) built from the same key/value descriptors, and
+ *  relative imports absolute file URLs (the module runs wherever it is written). */
+function userspaceModule(sf: ts.SourceFile, module: ModuleInfo, objectName: string): ts.SourceFile {
+  const f = ts.factory;
+  const str = (t: string): ts.StringLiteral => f.createStringLiteral(t);
+  const exportMods = [f.createModifier(ts.SyntaxKind.ExportKeyword)];
+  const out: ts.Statement[] = [
+    f.createImportDeclaration(undefined, f.createImportClause(false, undefined, f.createNamespaceImport(f.createIdentifier('__ebpf'))), str(USERSPACE)),
+  ];
+  for (const s of sf.statements) {
+    const program = ts.isFunctionDeclaration(s) ? module.programs.find((p) => p.decl === s) : undefined;
+    if (program) {
+      const ref = f.createObjectLiteralExpression([f.createPropertyAssignment('object', str(`bpf-out/${objectName}.o`)), f.createPropertyAssignment('program', str(program.name))]);
+      const frozen = f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('Object'), 'freeze'), undefined, [ref]);
+      out.push(f.createVariableStatement(exportMods, f.createVariableDeclarationList([f.createVariableDeclaration(program.name, undefined, undefined, frozen)], ts.NodeFlags.Const)));
+      continue;
+    }
+    if ((ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) && s.moduleSpecifier && ts.isStringLiteral(s.moduleSpecifier) && s.moduleSpecifier.text.startsWith('.')) {
+      const url = str(pathToFileURL(resolve(dirname(sf.fileName), s.moduleSpecifier.text)).href);
+      out.push(ts.isImportDeclaration(s) ? f.updateImportDeclaration(s, s.modifiers, s.importClause, url, s.attributes) : f.updateExportDeclaration(s, s.modifiers, s.isTypeOnly, s.exportClause, url, s.attributes));
+      continue;
+    }
+    if (ts.isVariableStatement(s)) {
+      const decls = s.declarationList.declarations.map((d) => {
+        const sym = ts.isIdentifier(d.name) ? module.checker.getSymbolAtLocation(d.name) : undefined;
+        const m = sym && module.maps.get(sym);
+        const init = d.initializer && ts.isCallExpression(d.initializer) ? d.initializer : undefined;
+        const opts = init?.arguments[0];
+        if (!m || !opts || !ts.isObjectLiteralExpression(opts)) return d;
+        const option = (name: string): ts.Expression | undefined => opts.properties.find((p): p is ts.PropertyAssignment => ts.isPropertyAssignment(p) && ts.isIdentifier(p.name) && p.name.text === name)?.initializer;
+        const props = [
+          f.createPropertyAssignment('name', str(m.name)),
+          f.createPropertyAssignment('kind', str(m.kind)),
+          ...(['key', 'value'] as const).flatMap((k) => (option(k) ? [f.createPropertyAssignment(k, option(k)!)] : [])),
+          f.createPropertyAssignment('maxEntries', f.createNumericLiteral(m.maxEntries)),
+          f.createPropertyAssignment('flags', f.createNumericLiteral(m.flags)),
+        ];
+        const handle = f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('__ebpf'), 'mapHandle'), undefined, [f.createObjectLiteralExpression(props)]);
+        return f.updateVariableDeclaration(d, d.name, d.exclamationToken, undefined, handle);
+      });
+      out.push(f.updateVariableStatement(s, s.modifiers, f.updateVariableDeclarationList(s.declarationList, decls)));
+      continue;
+    }
+    out.push(s);
+  }
+  return f.updateSourceFile(sf, out);
 }
 
 /** Place every rodata/global in its section (C alignment), and describe each section as a

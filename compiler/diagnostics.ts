@@ -89,6 +89,8 @@ export const diag = {
   badProgram: (node: ts.Node, why: string) =>
     at(node, 1302, `Invalid program: ${why}.`, 'A program is an exported function taking a TcContext or XdpContext and returning a number.'),
   badGlobal: (node: ts.Node, why: string) => at(node, 1303, `Unsupported module-level declaration: ${why}.`, 'Module scope holds imports, struct descriptors, maps, constants and functions.'),
+  nameClash: (node: ts.Node, name: string, otherFile: string) =>
+    at(node, 1305, `'${name}' is also the name of a map or global in ${otherFile}; maps and global variables share one namespace in the object.`, 'Rename one of them.'),
   noPrograms: (node: ts.Node) => at(node, 1304, `This file exports no BPF program.`, 'Export a function whose first parameter is a TcContext or XdpContext.', 'warning'),
 
   // 14xx: code generation limits and checks

@@ -9,7 +9,7 @@ import { compileFile } from '../compiler/compile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-ts-diag-'));
 const dsl = relative(dir, resolve(fileURLToPath(new URL('.', import.meta.url)), '../compiler/dsl/index.ts'));
-const header = `import { type i32, u8, u32, u64, TcContext, XdpContext, SyscallContext, array, struct, hashMap, arrayMap, rodata, global, local, fetchAdd, loadBytes, storeBytes, kptr, kptrXchg, bpfLoop, CryptoCtx, CryptoParams, cryptoCtxCreate, cryptoCtxAcquire, dynptrFromMem } from '${dsl}';\n`;
+const header = `import { type i32, u8, u32, u64, TcContext, XdpContext, SyscallContext, array, struct, hashMap, arrayMap, rodata, global, local, fetchAdd, loadBytes, storeBytes, kptr, kptrXchg, bpfLoop, CryptoCtx, CryptoParams, cryptoCtxCreate, cryptoCtxAcquire, dynptrFromMem, lpmTrieMap, ringbufMap, ringbufOutput, redirectNeigh } from '${dsl}';\n`;
 const sys = (body: string, extra = ''): string => `${header}${extra}\nexport function p(ctx: SyscallContext): i32 {\n${body}\n}\n`;
 const holder = `const H = struct({ c: kptr(CryptoCtx) }); const m = arrayMap({ value: H, maxEntries: 1 });`;
 const prog = (body: string, extra = ''): string => `${header}${extra}\nexport function p(skb: TcContext): i32 {\n${body}\n}\n`;
@@ -65,6 +65,15 @@ const cases: [code: number, source: string][] = [
   [1202, prog(`  const s = local(S); return bpfLoop(4, cb, s);`, `const S = struct({ a: u32 }); function cb(i: u32, s: { a: number }): i32 { return 2; }`)],
   [1406, prog(`  const v = m.lookup(0); return f(v) & 1;`, `const S = struct({ a: u32 }); const m = arrayMap({ value: S, maxEntries: 1 });\n/** @noinline */\nfunction f(s: { a: number } | null): u32 { return 0; }`)],
   [1501, prog(`  const a: string = 5; return 0;`)],
+  [1301, prog(`  return 0;`, `const K = struct({ addr: u32, prefixlen: u32 }); const m = lpmTrieMap({ key: K, value: u32, maxEntries: 4 });`)],
+  [1301, prog(`  return 0;`, `const rb = ringbufMap({ maxEntries: 5000 });`)],
+  [1407, prog(`  const v = (rb as unknown as { lookup(k: number): null }).lookup(0); return 0;`, `const rb = ringbufMap({ maxEntries: 4096 });`)],
+  [1407, prog(`  const b = local(B); return ringbufOutput(m as never, b);`, `const B = struct({ b: u32 }); const m = arrayMap({ value: u32, maxEntries: 1 });`)],
+  [1407, prog(`  const b = local(B); return redirectNeigh(1, b as never, 0);`, `const B = struct({ b: u32 });`)],
+  [1106, prog(`  let s: u32 = 0; for (const x of [1, 2]) s = s + x; return s;`)],
+  [1007, prog(`  let s: u32 = 0; for (const x of skb as unknown as number[]) s = (s + x) >>> 0; return s;`)],
+  [1409, prog(`  const h = skb.header(B, 0); if (h === null) return 0; let s: u32 = 0; for (const x of h.b) { s = (s + x) >>> 0; storeBytes(skb, 0, local(B)); } return s;`, `const B = struct({ b: array(u8, 4) });`)],
+  [1209, prog(`  const h = skb.header(B, 0); if (h === null) return 0; const i: u32 = skb.mark; if (i <= h.b.length) return h.b[i]; return 0;`, `const B = struct({ b: array(u8, 8) });`)],
 ];
 
 describe('diagnostics: one program per code', () => {

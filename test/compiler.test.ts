@@ -41,7 +41,7 @@ describe('compiler corpus: Node vs VM vs kernel', () => {
         const kind = prog.progType === 6 ? 'xdp' : 'tc';
         for (const [n, packet] of testPackets().entries()) {
           const where = `${file}: ${prog.name}: packet ${n} (${packet.length} bytes)`;
-          const node = await runNode(path, prog.name, packet, kind, setup);
+          const node = await runNode(path, prog.name, packet, kind, setup, compiled);
           const vm = runVm(compiled.object, prog.name, packet);
           expect(vm, `${where}: VM vs Node`).toEqual(node);
           if (kernel.ok) expect(runKernel(compiled.object, prog.name, packet), `${where}: kernel vs Node`).toEqual(node);

@@ -127,6 +127,8 @@ export type Infer<S extends Type> = Value<S>;
 export interface ArrayView<V> {
   readonly length: number;
   [index: number]: V;
+  /** `for (const x of arr)`: the elements in order (values of integers, views of aggregates). */
+  [Symbol.iterator](): Iterator<V>;
 }
 /** A map value or packet location of integer type: a live reference. */
 export interface Cell<V> {
@@ -209,7 +211,10 @@ function viewOf<T extends Type>(type: T, bytes: Uint8Array, offset = 0): Value<T
   if (type.kind === 'kptr') return kptrGet(bytes, offset) as Value<T>;
   if (type.kind === 'array') {
     const t = type as ArrayType;
-    return new Proxy({ length: t.length } as ArrayView<unknown>, {
+    const elements = function* (): Generator<unknown> {
+      for (let i = 0; i < t.length; i++) yield view(t.element, bytes, offset + i * t.element.size);
+    };
+    return new Proxy({ length: t.length, [Symbol.iterator]: elements } as ArrayView<unknown>, {
       get(target, p) {
         if (typeof p === 'string' && /^\d+$/.test(p)) {
           const i = Number(p);
@@ -341,6 +346,11 @@ export abstract class BpfMap<K extends Type, V extends Type> {
   dump(): { key: Uint8Array; value: Uint8Array }[] {
     return [...this.entries.values()];
   }
+  /** Userspace/tests: back to the state at declaration (a module imported by several programs
+   *  stays loaded in Node, so its maps outlive one program run). */
+  reset(): void {
+    this.entries.clear();
+  }
 }
 
 export class HashMap<K extends Type, V extends Type> extends BpfMap<K, V> {}
@@ -350,9 +360,13 @@ export class PerCpuHashMap<K extends Type, V extends Type> extends BpfMap<K, V> 
 export class ArrayMap<V extends Type> extends BpfMap<IntType<number>, V> {
   constructor(kind: string, options: MapOptions<IntType<number>, V>) {
     super(kind, options);
-    for (let i = 0; i < options.maxEntries; i++) {
+    this.reset();
+  }
+  override reset(): void {
+    this.entries.clear();
+    for (let i = 0; i < this.options.maxEntries; i++) {
       const k = encode(u32, i);
-      this.entries.set(hex(k), { key: k, value: new Uint8Array(options.value.size) });
+      this.entries.set(hex(k), { key: k, value: new Uint8Array(this.options.value.size) });
     }
   }
   override update(key: number, value: Init<V> | Value<V>, flags: bigint = BPF_ANY): i64 {
@@ -366,6 +380,108 @@ export class ArrayMap<V extends Type> extends BpfMap<IntType<number>, V> {
 }
 export class PerCpuArrayMap<V extends Type> extends ArrayMap<V> {}
 
+/** The key of an LPM trie: `prefixlen` (u32, host order) first, then the data (be32, byte arrays). */
+export type LpmKey = StructType<{ prefixlen: IntType<number> } & Record<string, Type>>;
+const ENOSPC = 28n;
+
+/**
+ * BPF_MAP_TYPE_LPM_TRIE (always BPF_F_NO_PREALLOC). An entry is (prefix length, the first
+ * `prefixlen` bits of the data); `lookup(k)` finds the longest entry whose prefix matches the
+ * first min(entry, k.prefixlen) bits of k's data (trie_lookup_elem); `update`/`delete` address
+ * the entry of k's prefix length and prefix bits. Keys read back are the bytes last written.
+ */
+export class LpmTrieMap<K extends LpmKey, V extends Type> extends BpfMap<K, V> {
+  private get dataBits(): number {
+    return (this.options.key.size - 4) * 8;
+  }
+  private static prefixOf(k: Uint8Array): number {
+    return new DataView(k.buffer, k.byteOffset, 4).getUint32(0, true);
+  }
+  /** The entry id of a key: prefix length and the data with bits past it cleared. */
+  private canonical(k: Uint8Array): string {
+    const plen = LpmTrieMap.prefixOf(k);
+    const data = k.slice(4);
+    for (let bit = plen; bit < data.length * 8; bit++) data[bit >> 3]! &= ~(0x80 >> (bit & 7));
+    return `${plen}/${hex(data)}`;
+  }
+  private static matches(entry: Uint8Array, key: Uint8Array, bits: number): boolean {
+    for (let bit = 0; bit < bits; bit++) {
+      const m = 0x80 >> (bit & 7);
+      if ((entry[4 + (bit >> 3)]! & m) !== (key[4 + (bit >> 3)]! & m)) return false;
+    }
+    return true;
+  }
+  override lookup(key: Init<K> | Value<K>): Ref<V> | null {
+    const k = encode(this.options.key, key);
+    const limit = LpmTrieMap.prefixOf(k);
+    let best: { key: Uint8Array; value: Uint8Array } | undefined;
+    for (const e of this.entries.values()) {
+      const plen = LpmTrieMap.prefixOf(e.key);
+      if (plen > limit || (best && plen <= LpmTrieMap.prefixOf(best.key))) continue;
+      if (LpmTrieMap.matches(e.key, k, plen)) best = e;
+    }
+    return best ? ref(this.options.value, best.value) : null;
+  }
+  override update(key: Init<K> | Value<K>, value: Init<V> | Value<V>, flags: bigint = BPF_ANY): i64 {
+    const k = encode(this.options.key, key);
+    if (flags > BPF_EXIST || LpmTrieMap.prefixOf(k) > this.dataBits) return -EINVAL;
+    const id = this.canonical(k);
+    const old = this.entries.get(id);
+    if (flags === BPF_NOEXIST && old) return -EEXIST;
+    if (flags === BPF_EXIST && !old) return -ENOENT;
+    if (!old && this.entries.size >= this.options.maxEntries) return -ENOSPC;
+    this.entries.set(id, { key: k, value: encode(this.options.value, value) });
+    return 0n;
+  }
+  override delete(key: Init<K> | Value<K>): i64 {
+    const k = encode(this.options.key, key);
+    if (LpmTrieMap.prefixOf(k) > this.dataBits) return -EINVAL;
+    return this.entries.delete(this.canonical(k)) ? 0n : -ENOENT;
+  }
+}
+
+/** BPF_MAP_TYPE_RINGBUF: `maxEntries` is the data size in bytes (a power of two ≥ 4096). Programs
+ *  only write (ringbufOutput); userspace reads the records in order (`records()`). */
+export class RingbufMap {
+  readonly kind = 'ringbuf';
+  private readonly queue: Uint8Array[] = [];
+  private used = 0;
+  constructor(readonly options: { maxEntries: number; pinning?: 'none' | 'name' }) {}
+  /** Each record takes an 8-byte header and is padded to 8 bytes (kernel/bpf/ringbuf.c). */
+  static footprint(size: number): number {
+    return 8 + Math.ceil(size / 8) * 8;
+  }
+  /** bpf_ringbuf_output: 0, or -EAGAIN when the buffer is full (nobody consumed it). */
+  output(data: Uint8Array, flags: bigint): i32 {
+    if (flags & ~3n) return -22;
+    const need = RingbufMap.footprint(data.length);
+    // The producer may not get a whole buffer ahead of the consumer (> mask fails).
+    if (this.used + need > this.options.maxEntries - 1) return -11;
+    this.used += need;
+    this.queue.push(data.slice());
+    return 0;
+  }
+  /** Userspace: the records written so far, oldest first. */
+  records(): Uint8Array[] {
+    return [...this.queue];
+  }
+  reset(): void {
+    this.queue.length = 0;
+    this.used = 0;
+  }
+}
+export function ringbufMap(options: { maxEntries: number; pinning?: 'none' | 'name' }): RingbufMap {
+  return new RingbufMap(options);
+}
+/** bpf_ringbuf_output(map, data, sizeof data, flags): copy a view or local() into the ring. */
+export function ringbufOutput(map: RingbufMap, data: object, flags: u64 = 0n): i32 {
+  const m = memoryOf(data);
+  return map.output(m.bytes.subarray(m.offset, m.offset + m.type.size), flags);
+}
+
+export function lpmTrieMap<K extends LpmKey, V extends Type>(options: MapOptions<K, V>): LpmTrieMap<K, V> {
+  return new LpmTrieMap('lpm_trie', options);
+}
 export function hashMap<K extends Type, V extends Type>(options: MapOptions<K, V>): HashMap<K, V> {
   return new HashMap('hash', options);
 }
@@ -435,7 +551,17 @@ export function rodata<T extends Type>(type: T, init: Init<T>): Readonly<Ref<T>>
   return ref(type, encode(type, init));
 }
 export function global<T extends Type>(type: T, init?: Init<T>): Ref<T> {
-  return ref(type, init === undefined ? new Uint8Array(type.size) : encode(type, init));
+  const bytes = init === undefined ? new Uint8Array(type.size) : encode(type, init);
+  const r = ref(type, bytes);
+  initialBytes.set(r as object, { bytes, init: bytes.slice() });
+  return r;
+}
+const initialBytes = new WeakMap<object, { bytes: Uint8Array; init: Uint8Array }>();
+/** Userspace/tests: put a map or a `global()` back in its initial state. */
+export function resetState(v: unknown): void {
+  if (v instanceof BpfMap || v instanceof RingbufMap) return v.reset();
+  const g = typeof v === 'object' && v !== null ? initialBytes.get(v) : undefined;
+  if (g) g.bytes.set(g.init);
 }
 /** A zeroed buffer of `type` on the BPF stack (a fresh view in Node, a Cell for an integer): for
  *  helpers and kfuncs that fill memory. `init` (a literal; strings for u8 arrays) is written
@@ -642,6 +768,12 @@ export function adjustRoom(skb: TcContext, lenDiff: i32, mode: u32, flags: u64):
     else if (skb.protocol === IP6 && f & BPF_F_ADJ_ROOM_ENCAP_L3_IPV4) skb.protocol = IP;
   }
   return 0;
+}
+/** bpf_redirect_neigh(ifindex, params, plen, flags) from tc: the next hop from the kernel's
+ *  FIB and neighbour tables (params null, plen 0); TC_ACT_REDIRECT, or TC_ACT_SHOT for flags. */
+export function redirectNeigh(ifindex: u32, params: null, plen: 0, flags: u64 = 0n): i32 {
+  void ifindex, params, plen;
+  return flags !== 0n ? TC_ACT_SHOT : TC_ACT_REDIRECT;
 }
 /** bpf_redirect(ifindex, flags) from tc: TC_ACT_REDIRECT, or TC_ACT_SHOT for unknown flags. */
 export function redirect(ifindex: u32, flags: u64 = 0n): i32 {

@@ -23,7 +23,11 @@ export function helper(name: string): { helper: number; name: string } {
 export type HelperArg =
   | { kind: 'ctx' }
   | { kind: 'int'; type: IntType; default?: bigint }
-  | { kind: 'buf'; sized: boolean };
+  | { kind: 'buf'; sized: boolean }
+  /** The `null` literal (an optional pointer argument left out): 0. */
+  | { kind: 'null' }
+  /** A module map of this kind: its address (LD_IMM64 of the map). */
+  | { kind: 'map'; map: 'ringbuf' };
 
 export interface HelperEntry {
   /** The kernel helper, without the bpf_ prefix. */
@@ -54,6 +58,8 @@ export const HELPERS: Record<string, HelperEntry> = {
   changeTail: { kernel: 'skb_change_tail', args: [ctx, int(dsl.u32), int(dsl.u64, 0n)], result: status, contexts: skb },
   pullData: { kernel: 'skb_pull_data', args: [ctx, int(dsl.u32)], result: status, contexts: skb },
   adjustRoom: { kernel: 'skb_adjust_room', args: [ctx, int(dsl.i32), int(dsl.u32), int(dsl.u64)], result: status, contexts: skb },
+  redirectNeigh: { kernel: 'redirect_neigh', args: [int(dsl.u32), { kind: 'null' }, int(dsl.u32), int(dsl.u64, 0n)], result: { type: dsl.i32, range: exact(false, 0n, 7n) }, contexts: skb },
+  ringbufOutput: { kernel: 'ringbuf_output', args: [{ kind: 'map', map: 'ringbuf' }, buf, int(dsl.u64, 0n)], result: status, contexts: any },
   redirect: { kernel: 'redirect', args: [int(dsl.u32), int(dsl.u64, 0n)], result: { type: dsl.i32, range: exact(false, 0n, 7n) }, contexts: skb },
 };
 

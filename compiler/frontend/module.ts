@@ -7,7 +7,7 @@ import { diag, type Diagnostic } from '../diagnostics.ts';
 import type { IrFunction } from '../ir/ir.ts';
 import { bpf_attach_type, bpf_map_type, bpf_prog_type } from '../../runtime/sys/constants.ts';
 import { Lowering } from './context.ts';
-import { type ContextKind, type DType, type GlobalInfo, type IntType, type MapInfo, type Range, type Space, Descriptors, annotationType, dslName, resolveSymbol, skipParens, typeRange } from './types.ts';
+import { DSL_FILE, type ContextKind, type DType, type GlobalInfo, type IntType, type MapInfo, type Range, type Space, Descriptors, annotationType, dslName, resolveSymbol, skipParens, typeRange } from './types.ts';
 import { visitors } from './visitors.ts';
 
 export interface ProgramInfo {
@@ -50,7 +50,10 @@ const MAP_KINDS: Record<string, { kind: MapInfo['kind']; type: number }> = {
   perCpuHashMap: { kind: 'percpu_hash', type: bpf_map_type.BPF_MAP_TYPE_PERCPU_HASH },
   arrayMap: { kind: 'array', type: bpf_map_type.BPF_MAP_TYPE_ARRAY },
   perCpuArrayMap: { kind: 'percpu_array', type: bpf_map_type.BPF_MAP_TYPE_PERCPU_ARRAY },
+  lpmTrieMap: { kind: 'lpm_trie', type: bpf_map_type.BPF_MAP_TYPE_LPM_TRIE },
+  ringbufMap: { kind: 'ringbuf', type: bpf_map_type.BPF_MAP_TYPE_RINGBUF },
 };
+const BPF_F_NO_PREALLOC = 1;
 export const mapTypeNumber = (kind: MapInfo['kind']): number => Object.values(MAP_KINDS).find((m) => m.kind === kind)!.type;
 
 const CONTEXTS: Record<string, { context: ContextKind; section: string; progType: number; attachType: number }> = {
@@ -70,6 +73,9 @@ export class ModuleInfo {
   /** .text functions, in the order they were first called. */
   readonly subprograms: Subprogram[] = [];
   private readonly lowering = new Set<ts.FunctionDeclaration>();
+  /** The files collected (this one first, then what it imports), and whether each was imported. */
+  readonly files: ts.SourceFile[] = [];
+  private readonly fileOf = new Map<ts.SourceFile, boolean>();
 
   constructor(
     readonly checker: ts.TypeChecker,
@@ -126,6 +132,23 @@ export class ModuleInfo {
           return a * b;
         case ts.SyntaxKind.LessThanLessThanToken:
           return b >= 0n && b < 32n && a >= 0n && a << b < 1n << 31n ? a << b : undefined;
+        case ts.SyntaxKind.SlashToken: // exact quotients only (a number division may not be an integer)
+          return b !== 0n && a % b === 0n ? a / b : undefined;
+        case ts.SyntaxKind.PercentToken: // JavaScript's % truncates like bigint's
+          return b !== 0n ? a % b : undefined;
+      }
+      // Bitwise operators on non-negative 31-bit values: the same in number and bigint arithmetic.
+      const small = (v: bigint): boolean => v >= 0n && v < 1n << 31n;
+      if (!small(a) || !small(b)) return undefined;
+      switch (e.operatorToken.kind) {
+        case ts.SyntaxKind.AmpersandToken:
+          return a & b;
+        case ts.SyntaxKind.BarToken:
+          return a | b;
+        case ts.SyntaxKind.CaretToken:
+          return a ^ b;
+        case ts.SyntaxKind.GreaterThanGreaterThanToken:
+          return b < 32n ? a >> b : undefined;
       }
       return undefined;
     }
@@ -144,23 +167,85 @@ export class ModuleInfo {
   }
 
   collect(): void {
-    for (const s of this.sourceFile.statements) {
-      if (ts.isImportDeclaration(s) || ts.isTypeAliasDeclaration(s) || ts.isInterfaceDeclaration(s) || ts.isEmptyStatement(s)) continue;
+    this.collectFile(this.sourceFile, false);
+    if (this.programs.length === 0) this.diagnostics.push(diag.noPrograms(this.sourceFile));
+    this.dropUnreachableImports();
+  }
+
+  /** Collect one file's declarations, then (depth first, once per file) the files it imports or
+   *  re-exports from. Imported files give maps, globals, descriptors, constants and functions;
+   *  their exported programs are not programs of this object, and statements outside the DSL are
+   *  skipped there (they only matter if used, and then the use is the diagnostic). */
+  private collectFile(sf: ts.SourceFile, imported: boolean): void {
+    this.files.push(sf);
+    this.fileOf.set(sf, imported);
+    const imports: ts.SourceFile[] = [];
+    for (const s of sf.statements) {
+      if (ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) {
+        const target = s.moduleSpecifier && this.importedFile(s.moduleSpecifier);
+        if (target && !(ts.isImportDeclaration(s) && s.importClause?.isTypeOnly) && !(ts.isExportDeclaration(s) && s.isTypeOnly)) imports.push(target);
+        continue;
+      }
+      if (ts.isTypeAliasDeclaration(s) || ts.isInterfaceDeclaration(s) || ts.isEmptyStatement(s)) continue;
       if (ts.isFunctionDeclaration(s)) {
-        this.collectFunction(s);
+        this.collectFunction(s, imported);
         continue;
       }
       if (ts.isVariableStatement(s)) {
-        for (const d of s.declarationList.declarations) this.collectVariable(d, s);
+        for (const d of s.declarationList.declarations) this.collectVariable(d, s, imported);
         continue;
       }
-      if (ts.isExportDeclaration(s)) continue;
-      this.diagnostics.push(diag.badGlobal(s, ts.SyntaxKind[s.kind]!));
+      if (!imported) this.diagnostics.push(diag.badGlobal(s, ts.SyntaxKind[s.kind]!));
     }
-    if (this.programs.length === 0) this.diagnostics.push(diag.noPrograms(this.sourceFile));
+    for (const target of imports) if (!this.fileOf.has(target)) this.collectFile(target, true);
   }
 
-  private collectFunction(f: ts.FunctionDeclaration): void {
+  /** The DSL source file an import's module specifier names (not the DSL itself, not a .d.ts). */
+  private importedFile(spec: ts.Expression): ts.SourceFile | undefined {
+    const decl = this.checker.getSymbolAtLocation(spec)?.valueDeclaration;
+    if (!decl || !ts.isSourceFile(decl) || decl.isDeclarationFile || DSL_FILE.test(decl.fileName)) return undefined;
+    if (/[\\/]node_modules[\\/]/.test(decl.fileName)) return undefined;
+    return decl;
+  }
+
+  /** Maps and globals of imported files become part of the object only when a program reaches
+   *  them (through its body and the functions it calls, across files). */
+  private dropUnreachableImports(): void {
+    const seen = new Set<ts.Symbol>();
+    const walked = new Set<ts.Node>();
+    const visit = (n: ts.Node): void => {
+      if (ts.isIdentifier(n)) {
+        const s = ts.isShorthandPropertyAssignment(n.parent) && n.parent.name === n ? this.checker.getShorthandAssignmentValueSymbol(n.parent) : resolveSymbol(this.checker, n);
+        if (s && !seen.has(s)) {
+          seen.add(s);
+          const fn = this.functions.get(s);
+          if (fn && !walked.has(fn)) {
+            walked.add(fn);
+            visit(fn);
+          }
+        }
+      }
+      ts.forEachChild(n, visit);
+    };
+    for (const p of this.programs) visit(p.decl);
+    const importedDecl = (sym: ts.Symbol): boolean => this.fileOf.get(sym.valueDeclaration!.getSourceFile()) === true;
+    for (const [sym, m] of [...this.maps]) {
+      if (!importedDecl(sym) || seen.has(sym)) continue;
+      this.maps.delete(sym);
+      this.mapOrder.splice(this.mapOrder.indexOf(m), 1);
+    }
+    for (const sym of [...this.globals.keys()]) if (importedDecl(sym) && !seen.has(sym)) this.globals.delete(sym);
+    // One namespace in the object: maps by name, and global variables by name.
+    const where = new Map<string, ts.Symbol>();
+    for (const sym of [...this.maps.keys(), ...this.globals.keys()]) {
+      const name = (this.maps.get(sym) ?? this.globals.get(sym))!.name;
+      const other = where.get(name);
+      if (other) this.diagnostics.push(diag.nameClash(sym.valueDeclaration!, name, other.valueDeclaration!.getSourceFile().fileName));
+      else where.set(name, sym);
+    }
+  }
+
+  private collectFunction(f: ts.FunctionDeclaration, imported = false): void {
     const sym = f.name && this.checker.getSymbolAtLocation(f.name);
     if (!sym || !f.name) return void this.diagnostics.push(diag.badGlobal(f, 'a function needs a name'));
     const exported = f.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
@@ -168,6 +253,7 @@ export class ModuleInfo {
     const ctxName = first?.type && ts.isTypeReferenceNode(first.type) ? dslName(resolveSymbol(this.checker, first.type.typeName)) : undefined;
     const ctx = ctxName ? CONTEXTS[ctxName] : undefined;
     if (exported && ctx) {
+      if (imported) return; // a program of the imported file, not of this object
       if (f.parameters.length !== 1) return void this.diagnostics.push(diag.badProgram(f, 'a program takes exactly one parameter, its context'));
       const tag = ts.getJSDocTags(f).find((t) => t.tagName.text === 'section');
       const section = typeof tag?.comment === 'string' ? tag.comment.trim() : ctx.section;
@@ -177,7 +263,7 @@ export class ModuleInfo {
     this.functions.set(sym, f);
   }
 
-  private collectVariable(d: ts.VariableDeclaration, s: ts.VariableStatement): void {
+  private collectVariable(d: ts.VariableDeclaration, s: ts.VariableStatement, imported = false): void {
     if (!ts.isIdentifier(d.name)) return void this.diagnostics.push(diag.badGlobal(d, 'destructuring'));
     const isConst = (s.declarationList.flags & ts.NodeFlags.Const) !== 0;
     if (!isConst) return void this.diagnostics.push(diag.badGlobal(d, `'let ${d.name.text}' (module-level state is declared with global(T, init): a 'let' would not be shared with userspace)`));
@@ -193,7 +279,7 @@ export class ModuleInfo {
         return;
       }
     }
-    if (this.constantValue(init) !== undefined) return;
+    if (this.constantValue(init) !== undefined || imported) return;
     this.diagnostics.push(diag.badGlobal(d, `'${d.name.text}' is neither a map, a descriptor nor a constant`));
   }
 
@@ -255,8 +341,8 @@ export class ModuleInfo {
     const opts = call.arguments[0] && skipParens(call.arguments[0]);
     if (!opts || !ts.isObjectLiteralExpression(opts)) return void this.diagnostics.push(diag.badMap(call, 'the options must be an object literal'));
     const info: MapInfo = { name, kind, key: dsl.u32, value: dsl.u32, maxEntries: 0, flags: 0, pinning: 0 };
-    let hasKey = kind === 'array' || kind === 'percpu_array';
-    let hasValue = false;
+    let hasKey = kind === 'array' || kind === 'percpu_array' || kind === 'ringbuf';
+    let hasValue = kind === 'ringbuf';
     for (const p of opts.properties) {
       if (!ts.isPropertyAssignment(p) || !ts.isIdentifier(p.name)) {
         this.diagnostics.push(diag.badMap(p, 'options are `name: value`'));
@@ -282,7 +368,19 @@ export class ModuleInfo {
         else this.diagnostics.push(diag.badMap(p.initializer, "pinning is 'name' or 'none'"));
       } else this.diagnostics.push(diag.badMap(p, `unknown option '${key}'`));
     }
+    if (kind === 'ringbuf') {
+      // The data area: a power of two, whole pages (ringbuf_map_alloc); no key, no value.
+      info.key = info.value = dsl.u8;
+      if (info.maxEntries < 4096 || info.maxEntries & (info.maxEntries - 1)) return void this.diagnostics.push(diag.badMap(call, 'a ring buffer size (maxEntries) is a power of two of at least 4096 bytes'));
+    }
     if (!hasKey || !hasValue || info.maxEntries === 0) return void this.diagnostics.push(diag.badMap(call, 'key, value and maxEntries > 0 are required'));
+    if (kind === 'lpm_trie') {
+      // trie_alloc: key = { u32 prefixlen; u8 data[1..256] }, and BPF_F_NO_PREALLOC.
+      const first = info.key.kind === 'struct' ? info.key.layout[0] : undefined;
+      if (!first || first.name !== 'prefixlen' || first.offset !== 0 || first.type.kind !== 'int' || first.type.size !== 4 || first.type.signed || first.type.bigEndian || info.key.size <= 4 || info.key.size > 4 + 256)
+        return void this.diagnostics.push(diag.badMap(call, 'an LPM trie key is a struct whose first field is `prefixlen: u32`, then 1 to 256 bytes of data (be32, byte arrays)'));
+      info.flags |= BPF_F_NO_PREALLOC;
+    }
     this.maps.set(sym, info);
     this.mapOrder.push(info);
   }
@@ -299,8 +397,10 @@ export class ModuleInfo {
     }
     const existing = this.subprograms.find((s) => s.fn === fn && s.key === key);
     if (existing) return existing;
-    const taken = this.subprograms.filter((s) => s.fn === fn).length;
-    const sub: Subprogram = { name: taken ? `${base}__${taken}` : base, key, fn, params, returnType };
+    // Unique .text symbols: a second shape of `fn`, or a function of the same name in another file.
+    let name = base;
+    for (let n = 1; this.subprograms.some((s) => s.name === name); n++) name = `${base}__${n}`;
+    const sub: Subprogram = { name, key, fn, params, returnType };
     this.subprograms.push(sub);
     this.lowering.add(fn);
     try {

@@ -97,7 +97,7 @@ export interface GlobalInfo {
 
 export interface MapInfo {
   name: string;
-  kind: 'hash' | 'percpu_hash' | 'array' | 'percpu_array';
+  kind: 'hash' | 'percpu_hash' | 'array' | 'percpu_array' | 'lpm_trie' | 'ringbuf';
   key: DType;
   value: DType;
   maxEntries: number;
@@ -108,7 +108,7 @@ export interface MapInfo {
 // ---------------------------------------------------------------------------------------------
 // Resolving names to the DSL module.
 
-const DSL_FILE = /compiler[\\/]dsl[\\/]index\.ts$/;
+export const DSL_FILE = /compiler[\\/]dsl[\\/]index\.ts$/;
 
 /** The symbol behind an identifier, through import aliases. */
 export function resolveSymbol(checker: ts.TypeChecker, node: ts.Node): ts.Symbol | undefined {

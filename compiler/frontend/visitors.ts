@@ -57,7 +57,7 @@ const statements = new Map<ts.SyntaxKind, StmtVisitor>([
   [K.BreakStatement, loops.breakStatement],
   [K.ContinueStatement, loops.continueStatement],
   [K.ForInStatement, loops.unsupportedLoop],
-  [K.ForOfStatement, loops.unsupportedLoop],
+  [K.ForOfStatement, loops.forOfStatement],
   [K.SwitchStatement, switchStatement],
   [K.LabeledStatement, loops.labelled],
 ]);

@@ -55,9 +55,35 @@ export function compileOrThrow(path: string): CompileResult {
 const sortEntries = (e: [Uint8Array, Uint8Array][]): string[] =>
   e.map(([k, v]) => `${Buffer.from(k).toString('hex')}=${Buffer.from(v).toString('hex')}`).sort();
 
+const PERCPU = new Set([5, 6]); // BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY
+
+/** A per-CPU value read from the kernel (round_up(valueSize, 8) bytes per possible CPU) as the one
+ *  value Node and the VM hold: a test run executes on one CPU, so at most one slot is non-zero;
+ *  should several be (a map touched on several CPUs), they are summed as little-endian u64
+ *  counters. The result is valueSize bytes. */
+export function combinePerCpu(raw: Uint8Array, valueSize: number): Buffer {
+  const stride = Math.ceil(valueSize / 8) * 8;
+  const slots: Buffer[] = [];
+  for (let off = 0; off + stride <= raw.length; off += stride) slots.push(Buffer.from(raw.subarray(off, off + stride)));
+  const used = slots.filter((b) => b.some((x) => x !== 0));
+  if (used.length <= 1) return Buffer.from((used[0] ?? Buffer.alloc(stride)).subarray(0, valueSize));
+  const sum = Buffer.alloc(stride);
+  for (let w = 0; w < stride; w += 8) sum.writeBigUInt64LE(BigInt.asUintN(64, used.reduce((a, b) => a + b.readBigUInt64LE(w), 0n)), w);
+  return sum.subarray(0, valueSize);
+}
+const RINGBUF = 27; // BPF_MAP_TYPE_RINGBUF: records are compared separately (ringbufRecords)
+
 let generation = 0;
-/** Node: import a fresh copy of the module (fresh maps) and call the program. */
-export async function runNode(path: string, program: string, packet: Uint8Array, kind: 'tc' | 'xdp' = 'tc', setup: string[] = []): Promise<Observation> {
+/** Node: import a fresh copy of the module (fresh maps) and call the program. Modules it imports
+ *  (`compiled.files` after the first) stay loaded between runs: their maps and globals are reset
+ *  before the run, and their maps that are in the object are observed after it. */
+export async function runNode(path: string, program: string, packet: Uint8Array, kind: 'tc' | 'xdp' = 'tc', setup: string[] = [], compiled?: CompileResult): Promise<Observation> {
+  const libs: Record<string, unknown>[] = [];
+  for (const file of compiled?.files.slice(1) ?? []) {
+    const lib = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    for (const v of Object.values(lib)) dsl.resetState(v);
+    libs.push(lib);
+  }
   const mod = (await import(`${pathToFileURL(path).href}?run=${++generation}`)) as Record<string, unknown>;
   const ran = setup.map((name) => {
     const ctx = new dsl.SyscallContext(new Uint8Array(syscallArgs()));
@@ -72,6 +98,12 @@ export async function runNode(path: string, program: string, packet: Uint8Array,
   const maps: Record<string, string[]> = {};
   for (const [name, v] of Object.entries(mod)) {
     if (v instanceof dsl.BpfMap) maps[name] = sortEntries(v.dump().map((e) => [e.key, e.value]));
+  }
+  const inObject = new Set(compiled?.object.maps.map((m) => m.name));
+  for (const lib of libs) {
+    for (const [name, v] of Object.entries(lib)) {
+      if (v instanceof dsl.BpfMap && inObject.has(name)) maps[name] = sortEntries(v.dump().map((e) => [e.key, e.value]));
+    }
   }
   return { retval, packet: Buffer.from(after).toString('hex'), maps, ...(setup.length ? { setup: ran } : {}) };
 }
@@ -96,10 +128,14 @@ export function runKernel(object: ObjectSpec, program: string, packet: Uint8Arra
     const run = obj.program(program).run({ dataIn: Buffer.from(packet), dataSizeOut: packet.length + 4096 });
     const maps: Record<string, string[]> = {};
     for (const m of object.maps) {
-      if (m.section) continue; // global data is not a map in Node
+      if (m.section || m.type === RINGBUF) continue; // global data is not a map in Node; a ring buffer has no keys
       const handle = obj.map(m.name);
       const entries: [Uint8Array, Uint8Array][] = [];
-      for (const key of handle.keys()) entries.push([new Uint8Array(key), new Uint8Array(handle.lookup(key)!)]);
+      const perCpu = PERCPU.has(m.type);
+      for (const key of handle.keys()) {
+        const raw = handle.lookup(key)!;
+        entries.push([new Uint8Array(key), new Uint8Array(perCpu ? combinePerCpu(raw, m.valueSize) : raw)]);
+      }
       maps[m.name] = sortEntries(entries);
     }
     return { retval: run.retval >>> 0, packet: run.dataOut.toString('hex'), maps, ...(setup.length ? { setup: ran } : {}) };
@@ -119,13 +155,15 @@ export function runVm(object: ObjectSpec, program: string, packet: Uint8Array): 
   const run = vm.runProgram(program, { packet });
   const out: Record<string, string[]> = {};
   for (const [name, map] of vm.maps) {
-    if (object.maps.find((m) => m.name === name)?.section) continue;
+    const spec = object.maps.find((m) => m.name === name);
+    if (spec?.section || spec?.type === RINGBUF) continue;
     const entries: [Uint8Array, Uint8Array][] = [];
     let key: Buffer | undefined;
     for (;;) {
       key = map.nextKey(key);
       if (!key) break;
-      const value = new Uint8Array(map.lookup(key)!);
+      // A per-CPU value is one 8-byte-aligned slot in the VM (one CPU): its first valueSize bytes.
+      const value = new Uint8Array(map.lookup(key)!).slice(0, spec?.valueSize);
       for (const off of kptrRanges(object, name)) value.fill(0, off, off + 8);
       entries.push([new Uint8Array(key), value]);
     }

@@ -40,6 +40,14 @@ export function readMem(cx: Lowering, base: Base, off: number, type: DType, spac
 }
 
 export function propertyAccess(cx: Lowering, node: ts.PropertyAccessExpression): Val {
+  if (node.name.text === 'length') {
+    // A fixed-size array's length is a constant; any other `.length` is a field (or unsupported).
+    const obj = cx.expr(node.expression);
+    if (obj.k === 'ptr' && obj.to.kind === 'array') return cx.constant(BigInt(obj.to.length), false);
+    const place = placeOfProperty(cx, node, false, obj);
+    if (place.kind !== 'mem') return { k: 'bad' };
+    return readMem(cx, place.base, place.off, place.type, spaceOf(cx, node));
+  }
   const place = placeOfProperty(cx, node, false);
   if (place.kind !== 'mem') return { k: 'bad' };
   return readMem(cx, place.base, place.off, place.type, spaceOf(cx, node));
@@ -51,8 +59,8 @@ function spaceOf(_cx: Lowering, node: ts.Node): Extract<Val, { k: 'ptr' }>['spac
 }
 
 /** obj.name as a place. `forWrite` checks the context fields that may be written. */
-export function placeOfProperty(cx: Lowering, node: ts.PropertyAccessExpression, forWrite: boolean): Place {
-  const obj = cx.expr(node.expression);
+export function placeOfProperty(cx: Lowering, node: ts.PropertyAccessExpression, forWrite: boolean, evaluated?: Val): Place {
+  const obj = evaluated ?? cx.expr(node.expression);
   const name = node.name.text;
   if (obj.k === 'bad') return { kind: 'none' };
   if (obj.k === 'ctx') {
@@ -128,14 +136,32 @@ export function placeOfElement(cx: Lowering, node: ts.ElementAccessExpression): 
     return { kind: 'none' };
   }
   const bounded = boundIndex(cx, idx, arr.length);
-  const scaled = el.size === 1 ? bounded : cx.alu('mul', 64, bounded, { imm: BigInt(el.size) });
-  const start = cx.address(obj.base, obj.off);
-  const addr = cx.alu('add', 64, start, { reg: scaled });
+  const addr = elementAddress(cx, cx.address(obj.base, obj.off), bounded, el, obj.space);
   return { kind: 'mem', base: { reg: addr }, off: 0, type: el, node, readonly: obj.space === 'rodata' };
 }
 
+/** start + index × size. In packet memory the verifier forgets the checked range of a pointer
+ *  once a variable is added to it, so the element's end is compared with data_end again; the
+ *  branch never taken (the view was checked whole) points at the array's first element. */
+export function elementAddress(cx: Lowering, start: number, bounded: number, el: DType, space: Extract<Val, { k: 'ptr' }>['space']): number {
+  const scaled = el.size === 1 ? bounded : cx.alu('mul', 64, bounded, { imm: BigInt(el.size) });
+  const addr = cx.alu('add', 64, start, { reg: scaled });
+  if (space !== 'packet' || cx.ctxReg < 0 || (cx.ctxKind !== 'tc' && cx.ctxKind !== 'xdp')) return addr;
+  const end = cx.newReg();
+  cx.emit({ op: 'load', size: 4, signed: false, dst: end, base: { reg: cx.ctxReg }, off: PACKET_POINTERS[cx.ctxKind].dataEnd });
+  const limit = cx.alu('add', 64, addr, { imm: BigInt(el.size) });
+  const fix = cx.newBlock();
+  const join = cx.newBlock();
+  cx.branch('ugt', limit, { reg: end }, fix, join);
+  cx.setBlock(fix);
+  cx.emit({ op: 'mov', dst: addr, src: start });
+  cx.jump(join);
+  cx.setBlock(join);
+  return addr;
+}
+
 /** An index register whose bound the verifier can see: a mask or a clamp (semantically no-ops). */
-function boundIndex(cx: Lowering, idx: IntVal, length: number): number {
+export function boundIndex(cx: Lowering, idx: IntVal, length: number): number {
   const n = BigInt(length);
   if ((n & (n - 1n)) === 0n) return cx.alu('and', 64, idx.reg, { imm: n - 1n });
   // Clamp: idx = idx > n-1 ? n-1 : idx — never taken, since the index is proved < n.
@@ -162,6 +188,7 @@ export function storePlace(cx: Lowering, place: Place, v: Val, node: ts.Node): v
       const target = b.storeRange ?? typeRange(b.type);
       if (!fits(v, target)) return void cx.report(diag.doesNotFit(node, b.storeRange ? `${b.name} (a loop counter in ${target.lo}..${target.hi})` : b.type.name, v.range.lo, v.range.hi));
       cx.emit({ op: 'mov', dst: b.reg, src: v.reg });
+      b.readRange = b.storeRange; // a narrowed range (a guard, a parameter's shape) no longer holds
     } else if (b.kind === 'bool') {
       if (v.k !== 'bool') return void cx.report(diag.unsupportedSyntax(node));
       cx.emit({ op: 'mov', dst: b.reg, src: v.reg });

@@ -224,6 +224,7 @@ function pointerRegister(cx: Lowering, base: Base, target: number): void {
 
 function mapCall(cx: Lowering, node: ts.CallExpression, map: import('../types.ts').MapInfo, method: string): Val {
   const args = node.arguments;
+  if (map.kind === 'ringbuf') return cx.report(diag.badArgument(node, `a ring buffer is written with ringbufOutput(${map.name}, data), not ${method}()`));
   const expect = (n: number[]): boolean => {
     if (n.includes(args.length)) return true;
     cx.report(diag.badArgument(node, `${method} takes ${n.join(' or ')} arguments`));
@@ -450,6 +451,24 @@ function helperCall(cx: Lowering, node: ts.CallExpression, name: string, entry: 
         return;
       }
       regs.push(v.reg);
+    } else if (a.kind === 'null') {
+      const v = e && cx.expr(e);
+      if (v?.k !== 'null') {
+        if (v?.k !== 'bad') cx.report(diag.badArgument(e ?? node, '`null` is expected'));
+        failed = true;
+        return;
+      }
+      regs.push((cx.constant(0n, false) as { reg: number }).reg);
+    } else if (a.kind === 'map') {
+      const v = e && cx.expr(e);
+      if (v?.k !== 'map' || v.map.kind !== a.map) {
+        if (v?.k !== 'bad') cx.report(diag.badArgument(e ?? node, `a ${a.map} map is expected`));
+        failed = true;
+        return;
+      }
+      const r = cx.newReg();
+      cx.emit({ op: 'map', dst: r, map: v.map.name });
+      regs.push(r);
     } else {
       const v = e && cx.expr(e);
       // Nullability is TypeScript's to check (strict null checks reject `T | null` for `object`).

@@ -4,11 +4,12 @@
 import ts from 'typescript';
 import { diag } from '../../diagnostics.ts';
 import type { Lowering } from '../context.ts';
-import { exact } from '../types.ts';
+import { type DType, exact, typeRange } from '../types.ts';
+import { boundIndex, elementAddress, readMem } from '../expressions/access.ts';
 import { variableDeclarationList } from './variable.ts';
 
 /** Whether `body` may assign the variable `sym`. */
-function assigns(cx: Lowering, body: ts.Node, sym: ts.Symbol): boolean {
+export function assigns(cx: Lowering, body: ts.Node, sym: ts.Symbol): boolean {
   let found = false;
   const isSym = (e: ts.Expression): boolean => {
     while (ts.isParenthesizedExpression(e)) e = e.expression;
@@ -124,6 +125,57 @@ export function continueStatement(cx: Lowering, node: ts.ContinueStatement): voi
   const t = [...cx.loops].reverse().find((l) => l.continueTo);
   if (!t) return void cx.report(diag.breakOutsideLoop(node));
   cx.jump(t.continueTo!);
+}
+
+/** `for (const x of arr)` over a fixed-size array view (packet, map value, global, rodata,
+ *  local): a counter loop 0..length-1 with the element read each iteration (an integer, or a
+ *  view of a struct/array element). The index is shown to the verifier like `arr[i]`'s. */
+export function forOfStatement(cx: Lowering, node: ts.ForOfStatement): void {
+  const init = node.initializer;
+  if (node.awaitModifier || !ts.isVariableDeclarationList(init) || init.declarations.length !== 1 || !ts.isIdentifier(init.declarations[0]!.name))
+    return void cx.report(diag.unsupportedLoop(node));
+  const decl = init.declarations[0]!;
+  const name = (decl.name as ts.Identifier).text;
+  const sym = cx.checker.getSymbolAtLocation(decl.name);
+  const arr = cx.expr(node.expression);
+  if (arr.k === 'bad' || !sym) return;
+  if (arr.k !== 'ptr' || arr.to.kind !== 'array' || arr.nullable || arr.space === 'ctx') return void cx.report(diag.unsupportedLoop(node.expression));
+  const isConst = (init.flags & ts.NodeFlags.Const) !== 0;
+  const el = arr.to.element as DType;
+  const length = arr.to.length;
+  const generation = cx.packetGeneration;
+  const start = cx.address(arr.base, arr.off);
+  const i = cx.newReg();
+  cx.emit({ op: 'const', dst: i, value: 0n });
+  const head = cx.newBlock();
+  const body = cx.newBlock();
+  const next = cx.newBlock();
+  const exit = cx.newBlock();
+  cx.jump(head);
+  cx.setBlock(head);
+  cx.branch('ult', i, { imm: BigInt(length) }, body, exit);
+  cx.setBlock(body);
+  const idx = { k: 'int' as const, reg: i, range: exact(false, 0n, BigInt(length - 1)) };
+  const bounded = boundIndex(cx, idx, length);
+  const addr = elementAddress(cx, start, bounded, el, arr.space);
+  const v = readMem(cx, { reg: addr }, 0, el, arr.space);
+  if (v.k === 'int' && !isConst) {
+    const reg = cx.copy(v.reg);
+    cx.scope.set(sym, { kind: 'int', reg, type: el as Extract<DType, { kind: 'int' }>, name, readRange: typeRange(el as Extract<DType, { kind: 'int' }>) });
+  } else if (v.k === 'ptr' && !isConst) {
+    return void cx.report(diag.assignToConst(decl, name)); // a view element is a const binding
+  } else cx.scope.set(sym, { kind: 'value', val: v.k === 'ptr' ? { ...v, generation: arr.generation } : v });
+  cx.loops.push({ breakTo: exit, continueTo: next });
+  cx.stmt(node.statement);
+  cx.loops.pop();
+  if (cx.open) cx.jump(next);
+  cx.setBlock(next);
+  cx.emit({ op: 'mov', dst: i, src: cx.alu('add', 64, i, { imm: 1n }) });
+  cx.jump(head);
+  cx.setBlock(exit);
+  // The array's address was taken once, before the loop: a helper in the body that may move the
+  // packet makes it stale for the next iteration.
+  if (arr.space === 'packet' && cx.packetGeneration !== generation) cx.report(diag.stalePacketView(node.expression));
 }
 
 export function unsupportedLoop(cx: Lowering, node: ts.Node): void {
