@@ -8,8 +8,11 @@
 //      encrypt_sa[{kind 2, node IP}]; none → drop (fail closed, audit NO_SA)
 //   2. seq = fetch-add(sa.seq); past seqLimit → drop (SEQ_EXHAUSTED)
 //   3. change_tail to 14 + ctLen + ICV, trailer 1,2,3…,padLen,4 written after the inner packet
-//      (before adjust_room: after an ENCAP grow, change_tail is -ENOTSUPP)
-//   4. adjust_room(+36, MAC, FIXED_GSO|ENCAP_L3_IPV4): room for outer IPv4 ‖ SPI ‖ seq ‖ IV
+//      (before adjust_room, so it works on any skb)
+//   4. adjust_room(+36, MAC, FIXED_GSO): room for outer IPv4 ‖ SPI ‖ seq ‖ IV. No ENCAP flag:
+//      it would mark the skb encapsulated, veth carries that mark to the receiving node, and
+//      there change_tail refuses the skb (-ENOTSUPP, Linux 6.18) even after a DECAP shrink. The
+//      mark only matters for GSO, and the engine never encrypts a GSO packet.
 //   5. counter blocks salt‖IV‖be32(i+1), i = 0…n, in the per-CPU scratch (a bpf_loop); ONE
 //      ecb(aes) call
 //   6. payload ⊕= keystream in place (8-byte loads/stores), ciphertext lanes into the scratch;
@@ -30,7 +33,6 @@ import {
   type u64,
   BPF_ADJ_ROOM_MAC,
   BPF_F_ADJ_ROOM_DECAP_L3_IPV4,
-  BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
   BPF_F_ADJ_ROOM_FIXED_GSO,
   CryptoCtx,
   CryptoParams,
@@ -392,7 +394,7 @@ export function egress(skb: TcContext): i32 {
   for (let k = 0; k < 3; k++) if (k < pad) tr.b[k] = k + 1;
   tr.b[pad] = pad;
   tr.b[pad + 1] = IPPROTO_IPIP;
-  if (adjustRoom(skb, ESP_OVERHEAD, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4) !== 0) {
+  if (adjustRoom(skb, ESP_OVERHEAD, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) !== 0) {
     count(AUDIT_TOO_BIG, totLen);
     return TC_ACT_SHOT;
   }
@@ -844,11 +846,14 @@ export function ingress(skb: TcContext): i32 {
     return TC_ACT_SHOT;
   }
   const deliver: u32 = innerLen & 0x7ff;
-  if (changeTail(skb, CT_OFF + deliver) !== 0) {
+  // Outer headers first, then the trailer: a received skb can still carry the sender's
+  // encapsulation mark (veth keeps skb->encapsulation across namespaces), and change_tail refuses
+  // an encapsulated skb (-ENOTSUPP, Linux 6.18); the DECAP shrink clears the mark.
+  if (adjustRoom(skb, -ESP_OVERHEAD, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4) !== 0) {
     count(AUDIT_MALFORMED, skb.len);
     return TC_ACT_SHOT;
   }
-  if (adjustRoom(skb, -ESP_OVERHEAD, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4) !== 0) {
+  if (changeTail(skb, ETH_HLEN + deliver) !== 0) {
     count(AUDIT_MALFORMED, skb.len);
     return TC_ACT_SHOT;
   }

@@ -17,6 +17,8 @@ export const AUDIT_REASONS: ReadonlyArray<[number, string]> = [
   [Engine.AUDIT_SEQ_EXHAUSTED, 'dropped: sequence exhausted'],
   [Engine.AUDIT_BAD_PADDING, 'dropped: bad padding'],
   [Engine.AUDIT_TOO_BIG, 'dropped: too big'],
+  [Engine.AUDIT_UNSUPPORTED, 'dropped: unsupported'],
+  [Engine.AUDIT_CRYPTO_ERROR, 'dropped: crypto error'],
 ];
 
 /** What the audit needs of a map: keyed reads (kernel MapHandle, runtime/keys MapAccess, VmMap). */

@@ -83,7 +83,7 @@ describe('engine store: map bytes follow engine/maps.ts', () => {
     expect(keys[0].toString('hex')).toBe(`02000000${'0a000002'}${'00'.repeat(12)}`);
     const v = vm.encrypt_sa.lookup(keys[0])!;
     expect(v.length).toBe(104);
-    expect(v.readBigUInt64LE(0)).toBe(0n); // seq starts at 0 for a new key
+    expect(v.readBigUInt64LE(0)).toBe(1n); // the next sequence number to send: a new key starts at 1 (RFC 4303 §3.3.3)
     expect(v.readBigUInt64LE(8)).toBe(0xffffffffn); // seqLimit without ESN
     expect(v.readBigUInt64LE(16)).toBe(0n);
     expect(v.readBigUInt64LE(24)).toBe(0n);
@@ -145,7 +145,7 @@ describe('engine store: GCM nonces are never repeated', () => {
     const { store } = vmStore();
     await store.install(sa({ direction: 'egress', localNode: 'node-a', remoteNode: 'node-b', spi: 3 }));
     await expect(store.install(sa({ direction: 'egress', localNode: 'node-a', remoteNode: 'node-b', spi: 4 }))).rejects.toThrow(
-      'egress spi 4 node-a→node-b: refused: this key is installed in this slot already; an egress SA restarts its sequence at 0, so reusing a key would repeat GCM nonces',
+      'egress spi 4 node-a→node-b: refused: this key is installed in this slot already; an egress SA restarts its sequence numbers, so reusing a key would repeat GCM nonces',
     );
     await expect(store.install(sa({ direction: 'egress', localNode: 'node-a', remoteNode: 'node-c', spi: 3 }))).rejects.toThrow(/installed for another node pair \(spi 3\)/);
     expect((await store.list()).map((e) => `${e.remoteNode}:${e.spi}`)).toEqual(['node-b:3']);

@@ -32,6 +32,13 @@ export interface TopologyOptions {
   tag?: string;
   /** MTU of the routes between pods (Cilium lowers it by the ESP overhead: 1423 in the seed). */
   podRouteMtu?: number;
+  /**
+   * Keep the veths' checksum and segmentation offloads (default: off). The engine encrypts what
+   * tc egress hands it: a CHECKSUM_PARTIAL packet would be encrypted before its L4 checksum is
+   * filled in, and a GSO superpacket is too big to encrypt (dropped and counted) — so the hosts
+   * send complete checksums and MTU-sized segments, as on a node that bounds GSO for IPsec.
+   */
+  offloads?: boolean;
 }
 
 const run = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -84,10 +91,21 @@ export function buildTopology(opts: TopologyOptions = {}): Topology {
       inNetns(n.ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     }
     const [a, b] = nodes;
+    if (!opts.offloads) {
+      for (const n of nodes) {
+        inNetns(n.podNs, 'ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off');
+        inNetns(n.ns, 'ethtool', '-K', n.podHostDev, 'gro', 'off');
+      }
+    }
     ip('link', 'add', a.linkDev, 'netns', a.ns, 'type', 'veth', 'peer', 'name', b.linkDev, 'netns', b.ns);
     for (const [n, peer] of [[a, b], [b, a]] as const) {
       ip('-n', n.ns, 'addr', 'add', `${n.nodeIp}/24`, 'dev', n.linkDev);
       ip('-n', n.ns, 'link', 'set', n.linkDev, 'up');
+      // Segmentation off on the link; its tx checksum offload stays on: the node's own TCP sends
+      // CHECKSUM_PARTIAL, and without the offload the stack would fill the checksum in *after*
+      // tc egress — inside the ciphertext, breaking the ICV. (The engine does not complete
+      // partial checksums yet; the pods above send complete ones.)
+      if (!opts.offloads) inNetns(n.ns, 'ethtool', '-K', n.linkDev, 'tso', 'off', 'gso', 'off', 'gro', 'off');
       const mtu = opts.podRouteMtu ? ['mtu', String(opts.podRouteMtu)] : [];
       ip('-n', n.ns, 'route', 'add', peer.podSubnet, 'via', peer.nodeIp, 'dev', n.linkDev, ...mtu);
     }

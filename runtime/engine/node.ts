@@ -5,6 +5,7 @@
 //
 // No xfrm anywhere: the kernel sees plain tc programs and maps.
 
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +60,14 @@ export interface EngineNodeOptions {
   gso?: boolean;
 }
 
+function gsoMaxSegs(netns: string, dev: string): number {
+  const info = JSON.parse(execFileSync('ip', ['-n', netns, '-j', '-d', 'link', 'show', 'dev', dev], { encoding: 'utf8' })) as Array<{ gso_max_segs?: number }>;
+  return info[0]?.gso_max_segs ?? 65535;
+}
+function setGsoMaxSegs(netns: string, dev: string, segs: number): void {
+  execFileSync('ip', ['-n', netns, 'link', 'set', 'dev', dev, 'gso_max_segs', String(segs)], { stdio: 'ignore' });
+}
+
 const ipv4 = (text: string): number => text.split('.').reduce((n, p) => (n << 8) | Number(p), 0) >>> 0;
 const u32Key = (n: number): Buffer => {
   const b = Buffer.alloc(4);
@@ -68,6 +77,7 @@ const u32Key = (n: number): Buffer => {
 
 export class EngineNode {
   readonly store: EngineSaStore;
+  previousGsoMaxSegs?: number;
   /** The key runtime's own bookkeeping map (key ID, install time; no key material). */
   private readonly saMeta: FD;
   private constructor(
@@ -94,7 +104,13 @@ export class EngineNode {
     try {
       object.pinMaps();
       const node = new EngineNode(o, object);
+      // Bound GSO: local TCP always builds GSO skbs (software GSO is forced for TCP sockets, even
+      // with the device's gso off), and tc egress runs before segmentation. gso_max_segs 1 makes
+      // TCP send one MSS per skb; a superpacket that still arrives is dropped and counted (too
+      // big), never sent in clear. The previous value is restored by stop().
       configureDevice({ device: o.linkDev, netns: o.netns, pinDir: o.pinDir, gso: o.gso ?? false });
+      node.previousGsoMaxSegs = gsoMaxSegs(o.netns, o.linkDev);
+      setGsoMaxSegs(o.netns, o.linkDev, 1);
       attachTc(object.program('egress').fd, { device: o.linkDev, direction: 'egress', netns: o.netns, pinDir: o.pinDir, program: 'egress' });
       attachTc(object.program('ingress').fd, { device: o.linkDev, direction: 'ingress', netns: o.netns, pinDir: o.pinDir, program: 'ingress' });
       return node;
@@ -131,6 +147,13 @@ export class EngineNode {
 
   /** Detach, unpin, close. */
   stop(): void {
+    if (this.previousGsoMaxSegs !== undefined) {
+      try {
+        setGsoMaxSegs(this.options.netns, this.options.linkDev, this.previousGsoMaxSegs);
+      } catch {
+        // the device (or its namespace) is already gone
+      }
+    }
     this.saMeta.close();
     this.object.close();
     unload(this.options.pinDir);

@@ -429,7 +429,7 @@ export class EngineSaStore implements SaStore {
         if (same) {
           this.#forget(inUse);
           const where = k.equals(mapKey) ? 'in this slot already' : `for another node pair (spi ${spi})`;
-          throw new Error(`${what}: refused: this key is installed ${where}; an egress SA restarts its sequence at 0, so reusing a key would repeat GCM nonces`);
+          throw new Error(`${what}: refused: this key is installed ${where}; an egress SA restarts its sequence numbers, so reusing a key would repeat GCM nonces`);
         }
       }
     } else {
@@ -462,7 +462,7 @@ export class EngineSaStore implements SaStore {
       value = toBuffer(
         encode(EncryptSa, {
           ...common,
-          seq: 0n,
+          seq: 1n, // the next sequence number to send: RFC 4303 §3.3.3 starts at 1
           seqLimit: SEQ_LIMIT_32,
           packets: 0n,
           bytes: 0n,
