@@ -12,7 +12,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'ebpf-ts-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function cli(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin/ebpf-ts.js'), ...args], { input, encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/ebpf-ts.js'), ...args], { input, encoding: 'utf8', cwd: ROOT, timeout: 200_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -70,9 +70,9 @@ describe('ebpf-ts CLI', () => {
 });
 
 describeWith(all(kernelBpf(), hasTool('ip'), hasTool('ping')), 'ebpf-ts demo in the kernel', () => {
-  it('attaches between two namespaces, counts real traffic and leaves nothing behind', () => {
+  it('attaches between two namespaces, counts real traffic, runs the ESP engine and leaves nothing behind', { timeout: 240_000 }, () => {
     const before = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
-    const r = cli(['demo']);
+    const r = cli(['demo', '--tcp-mb', '8']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('5 packets transmitted, 5 received');
@@ -80,6 +80,9 @@ describeWith(all(kernelBpf(), hasTool('ip'), hasTool('ping')), 'ebpf-ts demo in 
     const ipv4 = /0x0800 IPv4\s+(\d+)/.exec(kernelTable);
     expect(Number(ipv4?.[1])).toBeGreaterThanOrEqual(8); // 5 echo requests + 3 datagrams
     expect(r.stdout).toContain('nothing left behind');
+    // then the ESP engine between two nodes
+    expect(r.stdout).toMatch(/pod→pod\s+TCP [\d.]+ MB intact/);
+    expect(r.stdout).toContain('the link between the nodes carried only ESP');
     expect(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout).toBe(before);
   });
 });
