@@ -58,6 +58,8 @@ export interface EngineNodeOptions {
   algo?: 'aes' | 'aes-generic';
   /** Bound GSO on the link device so no superpacket reaches egress unsegmented (default: off). */
   gso?: boolean;
+  /** false: load and fill the maps but attach nothing (benchmarks drive the programs by test run). */
+  attach?: boolean;
 }
 
 function gsoMaxSegs(netns: string, dev: string): number {
@@ -104,6 +106,7 @@ export class EngineNode {
     try {
       object.pinMaps();
       const node = new EngineNode(o, object);
+      if (o.attach === false) return node;
       // Bound GSO: local TCP always builds GSO skbs (software GSO is forced for TCP sockets, even
       // with the device's gso off), and tc egress runs before segmentation. gso_max_segs 1 makes
       // TCP send one MSS per skb; a superpacket that still arrives is dropped and counted (too
