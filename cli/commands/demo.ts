@@ -29,7 +29,7 @@ interface Row {
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('compile an example, run it in the VM, then (as root) attach it between two network namespaces and count real traffic')
+    .description('compile an example and run it in the VM; as root, attach it between namespaces, then run the ESP engine between two nodes')
     .option('--vm-only', 'skip the kernel part even where root and BPF are available')
     .option('--pcap <file>', 'write every frame that crossed the link between the nodes to FILE (pcap), and FILE.esp_sa (Wireshark ESP SAs: demo keys)')
     .option('--tcp-mb <n>', 'megabytes sent pod→pod over TCP', '50')
@@ -44,8 +44,13 @@ async function demo(opts: { vmOnly?: boolean; pcap?: string; tcpMb: string }): P
   if (compiled.failed || !compiled.elf) {
     throw new UsageError(`the example does not compile:\n${compiled.diagnostics.map(formatDiagnostic).join('\n')}`, 1);
   }
-  mkdirSync(dirname(OBJECT), { recursive: true });
-  writeFileSync(OBJECT, new Uint8Array(compiled.elf.buffer, compiled.elf.byteOffset, compiled.elf.length));
+  try {
+    mkdirSync(dirname(OBJECT), { recursive: true });
+    writeFileSync(OBJECT, new Uint8Array(compiled.elf.buffer, compiled.elf.byteOffset, compiled.elf.length));
+  } catch (err) {
+    // A checkout owned by someone else: the demo still runs, from memory.
+    say(`(could not write ${rel(OBJECT)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; continuing from memory)`);
+  }
   const prog = compiled.object.programs.find((p) => p.name === PROGRAM)!;
   const slots = prog.instructions.reduce((n, i) => n + (i.opcode === 0x18 ? 2 : 1), 0);
   say(`${rel(OBJECT)}: program ${PROGRAM} (${slots} instructions, section ${prog.section}), ${compiled.object.maps.length} map(s), ${compiled.elf.length} bytes, ${Math.round(performance.now() - t0)} ms`);
