@@ -64,6 +64,9 @@ import {
   u32 as U32,
   u64 as U64,
 } from '../compiler/dsl/index.ts';
+import { GhashState, GhashTable, ghashBlock } from './ghash.ts';
+
+export { GhashState, GhashTable };
 
 // =============================================================================================
 // Maps (layouts documented in engine/maps.ts, which re-exports these)
@@ -127,9 +130,6 @@ export const IngressSa = struct(
 export const ingress_sa = hashMap({ key: IngressKey, value: IngressSa, maxEntries: 4096 });
 
 export const MAX_KEYS = 256;
-/** One key's Shoup table M: m[2b] = hi of b·H, m[2b+1] = lo (4096 bytes). */
-export const GhashTable = struct({ m: array(U64, 512) }, { name: 'ghash_table' });
-export type GhashTable = Infer<typeof GhashTable>;
 export const ghash_tables = arrayMap({ value: GhashTable, maxEntries: MAX_KEYS });
 
 /** The AES key a crypto context is made from (written by userspace, read by crypto_setup):
@@ -142,9 +142,6 @@ export const CRYPTO_ALGO_AES_GENERIC = 1;
 export const CryptoSlot = struct({ ctx: kptr(CryptoCtx), generation: U32 }, { name: 'crypto_slot' });
 export const crypto_ctx = arrayMap({ value: CryptoSlot, maxEntries: MAX_KEYS });
 
-/** GHASH accumulator Y: hi = bytes 0..7 as a big-endian u64, lo = bytes 8..15. */
-export const GhashState = struct({ hi: U64, lo: U64 }, { name: 'ghash_state' });
-export type GhashState = Infer<typeof GhashState>;
 
 // Per-CPU scratch. ks: the counter blocks J0, J0+1, … (raw bytes, as the ecb call reads them),
 // encrypted in place by ONE call over the whole array (bpf_dynptr_from_mem takes sizeof; a
@@ -176,44 +173,7 @@ export const AuditCounter = struct({ packets: U64, bytes: U64 }, { name: 'audit_
 export const audit = perCpuArrayMap({ value: AuditCounter, maxEntries: AUDIT_REASONS });
 
 // =============================================================================================
-// GHASH (NIST SP 800-38D §6.4), Shoup 8-bit tables; see engine/ghash.ts for the derivation.
-
-function ghashRound(table: GhashTable, z: GhashState, b: u8): void {
-  const zh: u64 = z.hi;
-  const zl: u64 = z.lo;
-  const rem: u64 = zl & 0xffn;
-  z.lo = ((zl >> 8n) | ((zh & 0xffn) << 56n)) ^ table.m[2 * b + 1];
-  z.hi = (zh >> 8n) ^ (rem << 49n) ^ (rem << 54n) ^ (rem << 55n) ^ (rem << 56n) ^ table.m[2 * b];
-}
-
-function laneByte(lane: u64, shift: u64): u8 {
-  return Number((lane >> (shift & 63n)) & 0xffn);
-}
-
-/** Y ← (Y ⊕ (xh ‖ xl))·H. */
-/** @noinline */
-function ghashBlock(table: GhashTable, y: GhashState, xh: u64, xl: u64): void {
-  const yh: u64 = y.hi ^ xh;
-  const yl: u64 = y.lo ^ xl;
-  y.hi = 0n;
-  y.lo = 0n;
-  ghashRound(table, y, laneByte(yl, 0n));
-  ghashRound(table, y, laneByte(yl, 8n));
-  ghashRound(table, y, laneByte(yl, 16n));
-  ghashRound(table, y, laneByte(yl, 24n));
-  ghashRound(table, y, laneByte(yl, 32n));
-  ghashRound(table, y, laneByte(yl, 40n));
-  ghashRound(table, y, laneByte(yl, 48n));
-  ghashRound(table, y, laneByte(yl, 56n));
-  ghashRound(table, y, laneByte(yh, 0n));
-  ghashRound(table, y, laneByte(yh, 8n));
-  ghashRound(table, y, laneByte(yh, 16n));
-  ghashRound(table, y, laneByte(yh, 24n));
-  ghashRound(table, y, laneByte(yh, 32n));
-  ghashRound(table, y, laneByte(yh, 40n));
-  ghashRound(table, y, laneByte(yh, 48n));
-  ghashRound(table, y, laneByte(yh, 56n));
-}
+// GHASH (NIST SP 800-38D §6.4) per block: ghashBlock from engine/ghash.ts (Shoup 8-bit tables).
 
 /** What the bpf_loop GHASH walk needs: block 0 is the AAD, 1…blocks the ciphertext lanes in the
  *  scratch, blocks + 1 the length block. */
