@@ -26,19 +26,20 @@ export function register(program: Command): void {
         const audit = open('audit');
         const stride = Math.ceil(audit.info.valueSize / 8) * 8;
         const rows = readAudit({ lookup: (k) => mapLookup(audit.fd, k, perCpuValueSize(audit.info.valueSize)) }, stride);
+        const { EncryptSa, IngressKey, IngressSa } = await import('../../engine/maps.ts');
+        // Field offsets from the engine's own layout declarations (engine/maps.ts).
+        const at = (type: { layout: readonly { name: string; offset: number }[] }, field: string) => type.layout.find((f) => f.name === field)!.offset;
         const sas: SaCounters[] = [];
         const ip = (b: Buffer, off: number) => [...b.subarray(off, off + 4)].join('.');
         const egress = open('encrypt_sa');
         for (const k of mapKeys(egress.fd, egress.info.keySize)) {
           const v = mapLookup(egress.fd, k, egress.info.valueSize);
-          // encrypt_sa value layout: engine/maps.ts (packets 16, bytes 24, spi 68 big-endian)
-          if (v) sas.push({ direction: 'egress', spi: v.readUInt32BE(68), peer: ip(v, 76), packets: v.readBigUInt64LE(16), bytes: v.readBigUInt64LE(24) });
+          if (v) sas.push({ direction: 'egress', spi: v.readUInt32BE(at(EncryptSa, 'spi')), peer: ip(v, at(EncryptSa, 'outerDst')), packets: v.readBigUInt64LE(at(EncryptSa, 'packets')), bytes: v.readBigUInt64LE(at(EncryptSa, 'bytes')) });
         }
         const ingress = open('ingress_sa');
         for (const k of mapKeys(ingress.fd, ingress.info.keySize)) {
           const v = mapLookup(ingress.fd, k, ingress.info.valueSize);
-          // ingress_sa: key {spi, src, dst}; value packets 136, bytes 144
-          if (v) sas.push({ direction: 'ingress', spi: k.readUInt32BE(0), peer: ip(k, 4), packets: v.readBigUInt64LE(136), bytes: v.readBigUInt64LE(144) });
+          if (v) sas.push({ direction: 'ingress', spi: k.readUInt32BE(at(IngressKey, 'spi')), peer: ip(k, at(IngressKey, 'src')), packets: v.readBigUInt64LE(at(IngressSa, 'packets')), bytes: v.readBigUInt64LE(at(IngressSa, 'bytes')) });
         }
         for (const m of [audit, egress, ingress]) m.fd.close();
         console.log(opts.json ? JSON.stringify(auditJson(rows, sas), null, 2) : formatAudit(rows, sas));
