@@ -1,6 +1,8 @@
 // Ethernet frames for demos and examples: IPv4 (ICMP, UDP, TCP), IPv6 and ARP, with valid IPv4
 // header checksums, so programs that parse them see what a real link carries.
 
+import { ipv4HeaderChecksum } from '../esp/esp.ts';
+
 const MAC_A = [0x02, 0, 0, 0, 0, 0x0a];
 const MAC_B = [0x02, 0, 0, 0, 0, 0x0b];
 const BROADCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
@@ -18,13 +20,6 @@ function ethernet(dst: number[], etherType: number, payload: Buffer): Buffer {
   return Buffer.concat([h, payload]);
 }
 
-export function ipv4Checksum(header: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i < header.length; i += 2) sum += header.readUInt16BE(i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
 function ipv4(protocol: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(20);
   h[0] = 0x45;
@@ -34,7 +29,7 @@ function ipv4(protocol: number, payload: Buffer): Buffer {
   h[9] = protocol;
   h.set([10, 250, 0, 2], 12);
   h.set([10, 250, 0, 1], 16);
-  h.writeUInt16BE(ipv4Checksum(h), 10);
+  h.writeUInt16BE(ipv4HeaderChecksum(h), 10);
   return Buffer.concat([h, payload]);
 }
 
