@@ -22,7 +22,7 @@
 // The ratio line `engine/aes ratio at 1400 B: R` is egressNs[1400] ÷ the bare ecb(aes) call over
 // 1408 bytes (1400 rounded up to 16), computed by bench.ts.
 import { readFileSync } from 'node:fs';
-import { DEMO_KEY_FILE } from '../runtime/demo/engine-demo.ts';
+import { DEMO_KEY_FILE, startClusterEngines } from '../runtime/demo/engine-demo.ts';
 import { EngineNode, buildEngine } from '../runtime/engine/node.ts';
 import { NodeDirectory } from '../runtime/keys/nodes.ts';
 import { KeyManager } from '../runtime/keys/rotation.ts';
@@ -134,29 +134,8 @@ export async function engineBench(ctx: EngineBenchContext): Promise<EngineBenchR
     egressNs,
     ingressNs,
     attach: async (topology: Topology) => {
-      const [n1, n2] = topology.nodes;
-      const dir = new NodeDirectory([
-        { name: 'node1', ip: n1.nodeIp },
-        { name: 'node2', ip: n2.nodeIp },
-      ]);
-      const engines: EngineNode[] = [];
-      try {
-        for (const [name, n] of [['node1', n1], ['node2', n2]] as const) {
-          engines.push(await EngineNode.start({ name, netns: n.ns, linkDev: n.linkDev, pinDir: `/sys/fs/bpf/ets-${topology.tag}-${name}`, nodes: dir }));
-        }
-        const keyText = readFileSync(DEMO_KEY_FILE, 'utf8');
-        for (const [e, peer, local, remote] of [[engines[0]!, n2, 'node1', 'node2'], [engines[1]!, n1, 'node2', 'node1']] as const) {
-          e.route({ addr: peer.podIp, identity: 2, tunnelEndpoint: peer.nodeIp, keyIndex: 1 });
-          e.route({ addr: peer.nodeIp, identity: 1, tunnelEndpoint: peer.nodeIp, keyIndex: 1 });
-          const m = new KeyManager({ store: e.store, local: { id: local, bootId: '' }, peers: [{ id: remote, bootId: '' }] });
-          await m.applyKeyFile(keyText, DEMO_KEY_FILE);
-          m.close();
-        }
-      } catch (e) {
-        engines.forEach((x) => x.stop());
-        throw e;
-      }
-      return () => engines.forEach((x) => x.stop());
+      const cluster = await startClusterEngines(topology);
+      return () => void cluster.stop();
     },
     notes: [
       'engine: engine/esp.ts (egress + ingress, ecb(aes-generic) contexts), SAs derived per node pair from examples/keys/cilium-ipsec-keys',

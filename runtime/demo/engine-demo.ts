@@ -11,7 +11,7 @@ import { EngineNode, buildEngine } from '../engine/node.ts';
 import { NodeDirectory } from '../keys/nodes.ts';
 import { KeyManager } from '../keys/rotation.ts';
 import { censusOf, readPcap, type LinkCensus } from './pcap.ts';
-import { buildTopology, spawnIn } from './topology.ts';
+import { buildTopology, spawnIn, type Topology } from './topology.ts';
 import { tcpTransfer, udpExchange, type TcpResult } from './transfer.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -41,31 +41,12 @@ export async function runEngineDemo(o: EngineDemoOptions = {}): Promise<EngineDe
   step('build two nodes, each with a pod, joined by one link (pod routes at MTU 1423, as Cilium)');
   const topo = buildTopology({ podRouteMtu: 1423 });
   const [n1, n2] = topo.nodes;
-  const engines: EngineNode[] = [];
-  const managers: KeyManager[] = [];
+  let cluster: ClusterEngines | undefined;
   const capture = { file: `/tmp/ets-${topo.tag}.pcap` };
   try {
-    const nodes = new NodeDirectory([
-      { name: 'node1', ip: n1.nodeIp },
-      { name: 'node2', ip: n2.nodeIp },
-    ]);
-    step('load and attach the engine on both nodes (tcx egress + ingress on the link, no xfrm)');
-    for (const [name, n] of [['node1', n1], ['node2', n2]] as const) {
-      engines.push(await EngineNode.start({ name, netns: n.ns, linkDev: n.linkDev, pinDir: `/sys/fs/bpf/ets-${topo.tag}-${name}`, nodes }));
-    }
-    const [e1, e2] = engines as [EngineNode, EngineNode];
-    // Policy: everything to the other node and its pod is encrypted to that node.
-    for (const [e, peer] of [[e1, n2], [e2, n1]] as const) {
-      e.route({ addr: peer.podIp, identity: 2, tunnelEndpoint: peer.nodeIp, keyIndex: 1 });
-      e.route({ addr: peer.nodeIp, identity: 1, tunnelEndpoint: peer.nodeIp, keyIndex: 1 });
-    }
-    step(`install SAs from ${DEMO_KEY_FILE.replace(`${ROOT}/`, '')} (per-node-pair keys derived with HKDF)`);
-    const keyText = readFileSync(DEMO_KEY_FILE, 'utf8');
-    for (const [e, local, peer] of [[e1, 'node1', 'node2'], [e2, 'node2', 'node1']] as const) {
-      const m = new KeyManager({ store: e.store, local: { id: local, bootId: '' }, peers: [{ id: peer, bootId: '' }] });
-      managers.push(m);
-      await m.applyKeyFile(keyText, DEMO_KEY_FILE);
-    }
+    step(`load and attach the engine on both nodes (tcx egress + ingress on the link, no xfrm); SAs from ${DEMO_KEY_FILE.replace(`${ROOT}/`, '')} (per-node-pair keys derived with HKDF)`);
+    cluster = await startClusterEngines(topo);
+    const { engines } = cluster;
     for (const e of engines) for (const sa of await e.store.list()) say(`${e.options.name}: ${sa.direction} SA spi 0x${sa.spi.toString(16)} ↔ ${sa.remoteNode}`);
 
     step(`capture the link between the nodes (${n1.linkDev} in ${n1.ns})`);
@@ -113,8 +94,37 @@ export async function runEngineDemo(o: EngineDemoOptions = {}): Promise<EngineDe
     }
     return { tcp, udp, link, markerSeen, audit };
   } finally {
-    for (const m of managers) m.close();
+    const problems = cluster?.stop() ?? [];
+    problems.push(...topo.destroy());
+    try {
+      (await import('node:fs')).rmSync(capture.file, { force: true });
+    } catch {}
+    if (problems.length > 0) say(`left behind: ${problems.join('; ')}`);
+  }
+}
+
+export interface ClusterEngines {
+  engines: [EngineNode, EngineNode];
+  managers: [KeyManager, KeyManager];
+  /** Close the key managers and stop both engines; what could not be removed. */
+  stop(): string[];
+}
+
+/**
+ * The engine on both nodes of a topology: attached to the link, the policy "everything to the
+ * other node and its pod is encrypted to that node", SAs from a Cilium key file (per node pair).
+ */
+export async function startClusterEngines(topo: Topology, keyFile = DEMO_KEY_FILE): Promise<ClusterEngines> {
+  const [n1, n2] = topo.nodes;
+  const nodes = new NodeDirectory([
+    { name: 'node1', ip: n1.nodeIp },
+    { name: 'node2', ip: n2.nodeIp },
+  ]);
+  const engines: EngineNode[] = [];
+  const managers: KeyManager[] = [];
+  const stop = (): string[] => {
     const problems: string[] = [];
+    for (const m of managers) m.close();
     for (const e of engines) {
       try {
         e.stop();
@@ -122,12 +132,25 @@ export async function runEngineDemo(o: EngineDemoOptions = {}): Promise<EngineDe
         problems.push((err as Error).message);
       }
     }
-    problems.push(...topo.destroy());
-    try {
-      (await import('node:fs')).rmSync(capture.file, { force: true });
-    } catch {}
-    if (problems.length > 0) say(`left behind: ${problems.join('; ')}`);
+    return problems;
+  };
+  try {
+    for (const [name, n] of [['node1', n1], ['node2', n2]] as const) {
+      engines.push(await EngineNode.start({ name, netns: n.ns, linkDev: n.linkDev, pinDir: `/sys/fs/bpf/ets-${topo.tag}-${name}`, nodes }));
+    }
+    const keyText = readFileSync(keyFile, 'utf8');
+    for (const [e, peer, local, remote] of [[engines[0]!, n2, 'node1', 'node2'], [engines[1]!, n1, 'node2', 'node1']] as const) {
+      e.route({ addr: peer.podIp, identity: 2, tunnelEndpoint: peer.nodeIp, keyIndex: 1 });
+      e.route({ addr: peer.nodeIp, identity: 1, tunnelEndpoint: peer.nodeIp, keyIndex: 1 });
+      const m = new KeyManager({ store: e.store, local: { id: local, bootId: '' }, peers: [{ id: remote, bootId: '' }] });
+      managers.push(m);
+      await m.applyKeyFile(keyText, keyFile);
+    }
+  } catch (e) {
+    stop();
+    throw e;
   }
+  return { engines: engines as [EngineNode, EngineNode], managers: managers as [KeyManager, KeyManager], stop };
 }
 
 /**
