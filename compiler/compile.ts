@@ -19,6 +19,7 @@ import type { MapSpec, ObjectSpec, ProgramSpec } from './elf/spec.ts';
 import { type IrFunction, formatFunction } from './ir/ir.ts';
 import { ModuleInfo, mapTypeNumber } from './frontend/module.ts';
 import { KFUNC_PROTOTYPES } from './frontend/helpers.ts';
+import { checkLockMaps, checkSpinLocks } from './frontend/locks.ts';
 import type { DType } from './frontend/types.ts';
 import { legalize } from './isel/legalize.ts';
 import { select } from './isel/select.ts';
@@ -118,8 +119,13 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
       for (const r of selected.relocations) if (r.kind === 'kfunc') declareKfunc(btf, r.symbol);
       return selected;
     };
+    // The spin lock rules (compiler/frontend/locks.ts), on the IR as lowered (before the back end).
+    const lockMemo = new Map<string, boolean>();
+    module.diagnostics.push(...checkLockMaps(module.mapOrder, module.files));
+    const textFunctions = (): Map<string, IrFunction> => new Map(module.subprograms.flatMap((s) => (s.ir ? [[s.name, s.ir] as [string, IrFunction]] : [])));
     for (const p of module.programs) {
       const lowered = module.lowerProgram(p);
+      module.diagnostics.push(...checkSpinLocks(lowered.ir, textFunctions(), lockMemo));
       const { instructions, relocations } = backEnd(lowered.ir, p.decl);
       if (instructions.length > 0) instructions[0] = { ...instructions[0]!, symbol: p.name };
       const funcId = addFunc(btf, p.name, addInt(btf, 'int', 4, true), [{ name: 'ctx', type: addPtr(btf, 0) }], Linkage.GLOBAL);
@@ -137,6 +143,8 @@ export function compileFile(path: string, opts: CompileOptions = {}): CompileRes
       object.programs.push(spec);
     }
     // .text functions: lowered while the programs that call them were.
+    const text = textFunctions();
+    for (const sub of module.subprograms) if (sub.ir) module.diagnostics.push(...checkSpinLocks(sub.ir, text, lockMemo));
     for (const sub of module.subprograms) {
       if (!sub.ir) continue;
       const { instructions, relocations } = backEnd(sub.ir, sub.fn);
@@ -179,13 +187,29 @@ function userspaceModule(sf: ts.SourceFile, module: ModuleInfo, objectName: stri
   const out: ts.Statement[] = [
     f.createImportDeclaration(undefined, f.createImportClause(false, undefined, f.createNamespaceImport(f.createIdentifier('__ebpf'))), str(USERSPACE)),
   ];
-  for (const s of sf.statements) {
+  const programRef = (name: string): ts.Statement => {
+    const ref = f.createObjectLiteralExpression([f.createPropertyAssignment('object', str(`bpf-out/${objectName}.o`)), f.createPropertyAssignment('program', str(name))]);
+    const frozen = f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('Object'), 'freeze'), undefined, [ref]);
+    return f.createVariableStatement(exportMods, f.createVariableDeclarationList([f.createVariableDeclaration(name, undefined, undefined, frozen)], ts.NodeFlags.Const));
+  };
+  for (let s of sf.statements) {
     const program = ts.isFunctionDeclaration(s) ? module.programs.find((p) => p.decl === s) : undefined;
     if (program) {
-      const ref = f.createObjectLiteralExpression([f.createPropertyAssignment('object', str(`bpf-out/${objectName}.o`)), f.createPropertyAssignment('program', str(program.name))]);
-      const frozen = f.createCallExpression(f.createPropertyAccessExpression(f.createIdentifier('Object'), 'freeze'), undefined, [ref]);
-      out.push(f.createVariableStatement(exportMods, f.createVariableDeclarationList([f.createVariableDeclaration(program.name, undefined, undefined, frozen)], ts.NodeFlags.Const)));
+      out.push(programRef(program.name));
       continue;
+    }
+    // `export { ingress } from './engine.ts'`: a program of this object (ModuleInfo), so a
+    // reference into this object, not the imported module's.
+    if (ts.isExportDeclaration(s) && s.exportClause && ts.isNamedExports(s.exportClause)) {
+      const typeOnly = s.isTypeOnly;
+      const isProgram = (e: ts.ExportSpecifier): boolean => !typeOnly && !e.isTypeOnly && module.programs.some((p) => p.name === e.name.text && p.decl.getSourceFile() !== sf);
+      const programs = s.exportClause.elements.filter(isProgram);
+      if (programs.length > 0) {
+        for (const e of programs) out.push(programRef(e.name.text));
+        const rest = s.exportClause.elements.filter((e) => !isProgram(e));
+        if (rest.length === 0) continue;
+        s = f.updateExportDeclaration(s, s.modifiers, s.isTypeOnly, f.updateNamedExports(s.exportClause, rest), s.moduleSpecifier, s.attributes);
+      }
     }
     if ((ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) && s.moduleSpecifier && ts.isStringLiteral(s.moduleSpecifier) && s.moduleSpecifier.text.startsWith('.')) {
       const url = str(pathToFileURL(resolve(dirname(sf.fileName), s.moduleSpecifier.text)).href);

@@ -28,6 +28,15 @@ function at(node: ts.Node, code: number, message: string, hint?: string, severit
   return { code, severity, message, hint, file: sf.fileName, line: line + 1, column: character + 1 };
 }
 
+/** A source position without a node: an IR instruction's location (analyses after lowering). */
+export type Loc = { file: string; line: number; column: number };
+/** A diagnostic at a node or at an IR instruction's location. */
+function atLoc(where: ts.Node | Loc | undefined, code: number, message: string, hint?: string): Diagnostic {
+  if (where && typeof (where as ts.Node).getSourceFile === 'function') return at(where as ts.Node, code, message, hint);
+  const loc = where as Loc | undefined;
+  return { code, severity: 'error', message, hint, file: loc?.file ?? '', line: loc?.line ?? 0, column: loc?.column ?? 0 };
+}
+
 const kindName = (node: ts.Node): string => ts.SyntaxKind[node.kind] ?? String(node.kind);
 
 /** The factory: one function per code. */
@@ -114,6 +123,12 @@ export const diag = {
     at(node, 1413, `'${what}' may sleep: only syscall programs (sleepable) may call it.`, 'Create crypto contexts in a syscall program and keep them in a map (kptr field).'),
   variableContextIndex: (node: ts.Node) =>
     at(node, 1414, `The syscall buffer (ctx.args) can only be indexed with constants: the verifier refuses a modified context pointer.`, 'Copy the field first (e.g. `dst.key = args.key`, or local(T, ctx.args(T))) and index the copy.'),
+  callWhileLocked: (loc: ts.Node | Loc | undefined, what: string) =>
+    atLoc(loc, 1415, `'${what}' is called while a spin lock is held: the verifier allows no helper, kfunc or global function call (nor a call of a function that makes one) before spinUnlock.`, 'Move the call out of the locked region: read what you need under the lock into locals, unlock, then call.'),
+  lockHeldAtExit: (loc: ts.Node | Loc | undefined, why: string) =>
+    atLoc(loc, 1416, `A spin lock may still be held ${why}.`, 'Call spinUnlock on every path before returning (the verifier refuses an exit with the lock held), and take and release it on the same paths.'),
+  badLockUse: (loc: ts.Node | Loc | undefined, why: string) =>
+    atLoc(loc, 1417, `Invalid spin lock use: ${why}.`, "Take one lock at a time with spinLock(view, 'field') and release it with spinUnlock(view, 'field'); a bpfSpinLock field is never read, written or copied."),
   wrongContext: (node: ts.Node, what: string, ctx: string) => at(node, 1411, `'${what}' cannot be called from a ${ctx} program.`, 'See the helper table in compiler/frontend/helpers.ts for the program types of each helper.'),
 
   // 15xx: TypeScript's own errors, passed through

@@ -9,9 +9,10 @@ import { compileFile } from '../compiler/compile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-ts-diag-'));
 const dsl = relative(dir, resolve(fileURLToPath(new URL('.', import.meta.url)), '../compiler/dsl/index.ts'));
-const header = `import { type i32, u8, u32, u64, TcContext, XdpContext, SyscallContext, array, struct, hashMap, arrayMap, rodata, global, local, fetchAdd, loadBytes, storeBytes, kptr, kptrXchg, bpfLoop, CryptoCtx, CryptoParams, cryptoCtxCreate, cryptoCtxAcquire, dynptrFromMem, lpmTrieMap, ringbufMap, ringbufOutput, redirectNeigh } from '${dsl}';\n`;
+const header = `import { type i32, u8, u32, u64, TcContext, XdpContext, SyscallContext, array, struct, hashMap, arrayMap, rodata, global, local, fetchAdd, loadBytes, storeBytes, kptr, kptrXchg, bpfLoop, CryptoCtx, CryptoParams, cryptoCtxCreate, cryptoCtxAcquire, dynptrFromMem, lpmTrieMap, ringbufMap, ringbufOutput, redirectNeigh, bpfSpinLock, spinLock, spinUnlock, ktimeGetNs } from '${dsl}';\n`;
 const sys = (body: string, extra = ''): string => `${header}${extra}\nexport function p(ctx: SyscallContext): i32 {\n${body}\n}\n`;
 const holder = `const H = struct({ c: kptr(CryptoCtx) }); const m = arrayMap({ value: H, maxEntries: 1 });`;
+const locked = `const L = struct({ n: u32, lock: bpfSpinLock }); const lm = hashMap({ key: u32, value: L, maxEntries: 2 });`;
 const prog = (body: string, extra = ''): string => `${header}${extra}\nexport function p(skb: TcContext): i32 {\n${body}\n}\n`;
 
 const cases: [code: number, source: string][] = [
@@ -74,6 +75,19 @@ const cases: [code: number, source: string][] = [
   [1007, prog(`  let s: u32 = 0; for (const x of skb as unknown as number[]) s = (s + x) >>> 0; return s;`)],
   [1409, prog(`  const h = skb.header(B, 0); if (h === null) return 0; let s: u32 = 0; for (const x of h.b) { s = (s + x) >>> 0; storeBytes(skb, 0, local(B)); } return s;`, `const B = struct({ b: array(u8, 4) });`)],
   [1209, prog(`  const h = skb.header(B, 0); if (h === null) return 0; const i: u32 = skb.mark; if (i <= h.b.length) return h.b[i]; return 0;`, `const B = struct({ b: array(u8, 8) });`)],
+  // Spin locks (G5): a call under the lock (a helper; a function that calls one), an exit or a
+  // join with the lock held, and misuse (two locks, unlock without lock, the lock as data).
+  [1415, prog(`  const v = lm.lookup(1); if (v === null) return 0; spinLock(v, 'lock'); lm.update(2, { n: 1 }); spinUnlock(v, 'lock'); return 0;`, locked)],
+  [1415, prog(`  const v = lm.lookup(1); if (v === null) return 0; spinLock(v, 'lock'); v.n = f(v.n); spinUnlock(v, 'lock'); return 0;`, `${locked}\n/** @noinline */\nfunction f(x: u32): u32 { return (x + Number(ktimeGetNs() & 1n)) >>> 0; }`)],
+  [1416, prog(`  const v = lm.lookup(1); if (v === null) return 0; spinLock(v, 'lock'); if (skb.len > 3) return 1; spinUnlock(v, 'lock'); return 0;`, locked)],
+  [1416, prog(`  const v = lm.lookup(1); if (v === null) return 0; if (skb.len > 3) spinLock(v, 'lock'); v.n = 2; spinUnlock(v, 'lock'); return 0;`, locked)],
+  [1417, prog(`  const v = lm.lookup(1); const w = lm.lookup(2); if (v === null || w === null) return 0; spinLock(v, 'lock'); spinLock(w, 'lock'); spinUnlock(w, 'lock'); spinUnlock(v, 'lock'); return 0;`, locked)],
+  [1417, prog(`  const v = lm.lookup(1); if (v === null) return 0; spinUnlock(v, 'lock'); return 0;`, locked)],
+  [1417, prog(`  const v = lm.lookup(1); if (v === null) return 0; return (v.lock as unknown as { val: u32 }).val;`, locked)],
+  [1417, prog(`  const v = lm.lookup(1); if (v === null) return 0; const c = local(L, v); return c.n;`, locked)],
+  [1417, prog(`  return 0;`, `const L = struct({ n: u32, lock: bpfSpinLock }); const pm = lpmTrieMap({ key: struct({ prefixlen: u32, a: u32 }), value: L, maxEntries: 2 });`)],
+  [1417, prog(`  return 0;`, `const L = struct({ n: u32, inner: struct({ lock: bpfSpinLock }) }); const nm = hashMap({ key: u32, value: L, maxEntries: 2 });`)],
+  [1202, prog(`  const v = m.lookup(0); if (v === null) return 0; const d = dynptrFromMem(v, skb.len & 0x3f); return 0;`, `const B = struct({ b: array(u8, 32) }); const m = arrayMap({ value: B, maxEntries: 1 });`)],
 ];
 
 describe('diagnostics: one program per code', () => {

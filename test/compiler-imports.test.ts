@@ -82,4 +82,63 @@ export function esp_probe(skb: TcContext): i32 {
     expect(r.diagnostics.map((d) => d.code)).toContain(1305);
     expect(r.diagnostics.every((d) => d.line > 0)).toBe(true);
   });
+  it('`export { prog } from` makes an imported program a program of this object; @inline ctx functions are functions', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ebpf-ts-imports-'));
+    const dsl = relative(dir, join(root, 'compiler/dsl/index.ts'));
+    writeFileSync(
+      join(dir, 'lib.ts'),
+      `import { type i32, type u32, TC_ACT_OK, TC_ACT_SHOT, TcContext, arrayMap, u32 as U32 } from '${dsl}';
+export const hits = arrayMap({ value: U32, maxEntries: 4 });
+/** @inline */
+export function verdict(skb: TcContext, rule: u32): i32 {
+  const h = hits.lookup(rule & 3);
+  if (h !== null) h.value = h.value + 1;
+  return skb.len > 100 ? TC_ACT_SHOT : TC_ACT_OK;
+}
+/** @section tc/ingress */
+export function lib_in(skb: TcContext): i32 {
+  return verdict(skb, 1);
+}
+export function lib_other(skb: TcContext): i32 {
+  return verdict(skb, 2);
+}
+`,
+    );
+    writeFileSync(
+      join(dir, 'policy.ts'),
+      `import { type i32, TcContext } from '${dsl}';
+import { verdict } from './lib.ts';
+export { lib_in, lib_in as lib_in2, hits } from './lib.ts';
+/** @section tc/egress */
+export function out(skb: TcContext): i32 {
+  return verdict(skb, 0);
+}
+`,
+    );
+    const r = compileFile(join(dir, 'policy.ts'), { elf: true });
+    expect(errors(r)).toEqual([]);
+    expect(r.object.programs.map((p) => [p.name, p.section])).toEqual([
+      ['out', 'tc/egress'],
+      ['lib_in', 'tc/ingress'],
+      ['lib_in2', 'tc/ingress'],
+    ]);
+    expect(r.object.maps.map((m) => m.name)).toEqual(['hits']);
+    // The userspace module: the re-exported programs are references into this object.
+    // (a CommonJS or ES module, by the nearest package.json)
+    expect(r.js).toContain('lib_in2 = Object.freeze({ object: "bpf-out/policy.o", program: "lib_in2" })');
+    expect(r.js).toMatch(/lib_in = Object\.freeze\(\{ object: "bpf-out\/policy\.o", program: "lib_in" \}\)/);
+    expect(r.js).toMatch(/hits.*lib\.ts|lib\.ts[^\n]*\n[^\n]*hits/);
+    // Compiled alone, the library's 2-parameter @inline function is not a program.
+    const lib = compileFile(join(dir, 'lib.ts'));
+    expect(errors(lib)).toEqual([]);
+    expect(lib.object.programs.map((p) => p.name)).toEqual(['lib_in', 'lib_other']);
+    if (!kernel.ok) return;
+    const obj = openObject(r.elf!, { name: 'policy' }).prepare({ pinning: false });
+    try {
+      obj.load();
+      expect(obj.program('lib_in2').run({ dataIn: Buffer.alloc(64) }).retval).toBe(0);
+    } finally {
+      obj.close();
+    }
+  });
 });

@@ -522,3 +522,53 @@ describe('bpf_loop, tracing, randomness', () => {
   });
 });
 
+
+describe('bpf_spin_lock / bpf_spin_unlock (93/94)', () => {
+  // value: u64 counter at 0, struct bpf_spin_lock at 8 (the word is 1 while held).
+  const program = (body: string) => `
+      *(u32 *)(r10 - 4) = 0
+      r1 = m ll
+      r2 = r10
+      r2 += -4
+      call ${F.BPF_FUNC_map_lookup_elem}
+      if r0 == 0 goto out
+      r6 = r0
+      r1 = r6
+      r1 += 8
+      call ${F.BPF_FUNC_spin_lock}
+      r7 = *(u32 *)(r6 + 8)
+      r1 = *(u64 *)(r6 + 0)
+      r1 += 1
+      *(u64 *)(r6 + 0) = r1
+      ${body}
+      r0 = r7
+    out:
+      exit`;
+  const unlock = `r1 = r6
+      r1 += 8
+      call ${F.BPF_FUNC_spin_unlock}`;
+  const array = () => createMap({ name: 'm', type: T.BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 16, maxEntries: 1, spinLock: true });
+
+  it('holds the lock word while locked and releases it; the update under it persists', () => {
+    const m = array();
+    const maps = new Map([['m', m]]);
+    expect(run(program(unlock), { maps }).retval).toBe(1n); // the word read under the lock
+    expect(run(program(unlock), { maps }).retval).toBe(1n);
+    const v = m.lookup(u32(0))!;
+    expect(v.readBigUInt64LE(0)).toBe(2n);
+    expect(v.readUInt32LE(8)).toBe(0); // released
+  });
+
+  it('faults on a second lock, an unlock without a lock, and an exit with the lock held', () => {
+    const maps = new Map([['m', array()]]);
+    const relock = `r1 = r6
+      r1 += 8
+      call ${F.BPF_FUNC_spin_lock}`;
+    expect(() => run(program(relock), { maps })).toThrow(/bpf_spin_lock: a lock is already held/);
+    expect(() => run(program(`${unlock}\n      ${unlock}`), { maps })).toThrow(/bpf_spin_unlock: no lock is held/);
+    expect(() => run(program(''), { maps })).toThrow(/exited holding a bpf_spin_lock/);
+    // Each fault released the word: the next well-formed run takes the lock again.
+    expect(run(program(unlock), { maps }).retval).toBe(1n);
+    expect(maps.get('m')!.lookup(u32(0))!.readUInt32LE(8)).toBe(0);
+  });
+});

@@ -65,6 +65,16 @@ export interface KptrType<O extends object = object> {
   readonly __object?: O;
 }
 export type Type = IntType | ArrayType<any> | StructType<any> | KptrType<any>;
+/** `struct bpf_spin_lock { u32 val; }`: a struct descriptor the kernel recognises by its name (4
+ *  bytes, alignment 4). A map value (hash or array map) may hold one, as a top-level field; it is
+ *  taken and released only with spinLock / spinUnlock, never read or written as data. */
+export interface SpinLockType extends StructType<{ val: IntType<number> }> {
+  readonly lock: 'bpf_spin_lock';
+}
+/** The value of a spin lock field: opaque (pass the view and the field name to spinLock). */
+export interface SpinLock {
+  readonly __spinLock: unique symbol;
+}
 
 function int<V extends number | bigint>(name: string, size: 1 | 2 | 4 | 8, signed: boolean, bigEndian = false): IntType<V> {
   return Object.freeze({ kind: 'int', name, size, signed, bigEndian }) as IntType<V>;
@@ -114,14 +124,19 @@ export function struct<F extends Record<string, Type>>(fields: F, options: { nam
   return Object.freeze({ kind: 'struct', name: options.name ?? 'anon', fields, layout, size, align }) as StructType<F>;
 }
 
+/** The `struct bpf_spin_lock` field type: `struct({ lock: bpfSpinLock, top: u64, … })`. */
+export const bpfSpinLock: SpinLockType = Object.freeze({ ...struct({ val: u32 }, { name: 'bpf_spin_lock' }), lock: 'bpf_spin_lock' as const });
+
 /** The JavaScript value of a field of type T: integers by value, arrays and structs as live views. */
 export type Value<T> =
-  T extends IntType<infer V> ? V : T extends ArrayType<infer E> ? ArrayView<Value<E>> : T extends StructType<infer F> ? View<F> : T extends KptrType<infer O> ? O | null : never;
+  T extends IntType<infer V> ? V : T extends SpinLockType ? SpinLock : T extends ArrayType<infer E> ? ArrayView<Value<E>> : T extends StructType<infer F> ? View<F> : T extends KptrType<infer O> ? O | null : never;
 /** Plain data accepted where a value is written (struct literals, integers; a string for a u8
  *  array: its Latin-1 bytes, zero-padded). kptr fields cannot be initialised (they start NULL). */
 export type Init<T> =
-  T extends IntType<infer V> ? V : T extends ArrayType<infer E> ? ArrayLike<Init<E>> | (E extends IntType<number> ? string : never) : T extends StructType<infer F> ? { [K in keyof F as F[K] extends KptrType<any> ? never : K]: Init<F[K]> } : T extends KptrType<any> ? null : never;
+  T extends IntType<infer V> ? V : T extends ArrayType<infer E> ? ArrayLike<Init<E>> | (E extends IntType<number> ? string : never) : T extends StructType<infer F> ? { [K in keyof F as F[K] extends KptrType<any> | SpinLockType ? never : K]: Init<F[K]> } : T extends KptrType<any> ? null : never;
 export type View<F extends Record<string, Type>> = { -readonly [K in keyof F]: F[K] extends KptrType<any> ? Readonly<Value<F[K]>> : Value<F[K]> };
+/** Whether a descriptor is `struct bpf_spin_lock` (the kernel goes by the name too). */
+export const isSpinLock = (t: Type): boolean => t.kind === 'struct' && t.name === 'bpf_spin_lock';
 /** The view type of a struct descriptor: `type EthHdr = Infer<typeof EthHdr>`. */
 export type Infer<S extends Type> = Value<S>;
 export interface ArrayView<V> {
@@ -256,6 +271,8 @@ function store(type: Type, bytes: Uint8Array, offset: number, v: unknown): void 
     const src = typeof v === 'string' ? Buffer.from(v, 'latin1') : (v as ArrayLike<unknown>);
     if (typeof v === 'string' && src.length > type.length) throw new RangeError(`'${v}' does not fit in ${type.length} bytes`);
     for (let i = 0; i < type.length; i++) store(type.element, bytes, offset + i * type.element.size, src[i] ?? 0);
+  } else if (isSpinLock(type)) {
+    // Copies of a value skip the lock, as the kernel's copy_map_value does.
   } else {
     const src = v as Record<string, unknown>;
     for (const f of (type as StructType).layout) store(f.type, bytes, offset + f.offset, src[f.name] ?? (f.type.kind === 'int' && f.type.size === 8 ? 0n : 0));
@@ -584,6 +601,34 @@ export function fetchAdd<V extends object, K extends IntFields<V>>(obj: V, field
 }
 
 // ---------------------------------------------------------------------------------------------
+// Spin locks (bpf_spin_lock / bpf_spin_unlock on a `bpfSpinLock` field of a map value).
+
+type LockFields<V> = { [K in keyof V]: V[K] extends SpinLock ? K : never }[keyof V];
+/** The locks held now (Node: one program run at a time), by memory and absolute offset. */
+const heldLocks = new WeakMap<ArrayBufferLike, Set<number>>();
+function lockSlot(obj: object, field: PropertyKey): { set: Set<number>; at: number } {
+  const m = memoryOf(obj);
+  const f = m.type.kind === 'struct' ? (m.type as StructType).layout.find((x) => x.name === field) : undefined;
+  if (!f || !isSpinLock(f.type)) throw new TypeError(`${String(field)} is not a bpfSpinLock field`);
+  let set = heldLocks.get(m.bytes.buffer);
+  if (!set) heldLocks.set(m.bytes.buffer, (set = new Set()));
+  return { set, at: m.bytes.byteOffset + m.offset + f.offset };
+}
+/** bpf_spin_lock(&obj->field): take the lock of a map value. Until spinUnlock the program may not
+ *  call helpers, kfuncs or functions that do, nor take a second lock, nor return (the compiler
+ *  checks this: EBPF1415–1417). In Node taking a held lock throws (it would never return). */
+export function spinLock<V extends object, K extends LockFields<V>>(obj: V, field: K): void {
+  const { set, at } = lockSlot(obj, field);
+  if (set.has(at)) throw new Error(`spinLock: ${String(field)} is already held (deadlock)`);
+  set.add(at);
+}
+/** bpf_spin_unlock(&obj->field): release the lock taken by spinLock on the same field. */
+export function spinUnlock<V extends object, K extends LockFields<V>>(obj: V, field: K): void {
+  const { set, at } = lockSlot(obj, field);
+  if (!set.delete(at)) throw new Error(`spinUnlock: ${String(field)} is not held`);
+}
+
+// ---------------------------------------------------------------------------------------------
 // BPF helpers (the compiler's table: compiler/frontend/helpers.ts). Each is the kernel helper's
 // behaviour on a BPF_PROG_TEST_RUN skb (linear, CHECKSUM_NONE, no GSO), Linux 6.18.
 
@@ -841,7 +886,8 @@ export class CryptoCtx {
 
 /** struct bpf_dynptr: a stack object describing memory (Node: the bytes it covers). */
 export class Dynptr {
-  readonly bytes: Uint8Array;
+  /** What it covers now (dynptrAdjust narrows it). */
+  bytes: Uint8Array;
   readonly rdonly: boolean;
   constructor(bytes: Uint8Array, rdonly = false) {
     this.bytes = bytes;
@@ -908,9 +954,23 @@ export function cryptoEncrypt(ctx: CryptoCtx, src: Dynptr, dst: Dynptr, siv: Dyn
 export function cryptoDecrypt(ctx: CryptoCtx, src: Dynptr, dst: Dynptr, siv: Dynptr | null): i32 {
   return crypt(true, ctx, src, dst, siv);
 }
-/** bpf_dynptr_from_mem(buf, sizeof buf, 0, &d): a dynptr over a view, local() or map value. */
-export function dynptrFromMem(buf: object): Dynptr {
-  return new Dynptr(bytesOf(buf));
+/** bpf_dynptr_from_mem(buf, len, 0, &d): a dynptr over the first `len` bytes (default: all) of
+ *  a map value or global. `len` must be provably ≤ sizeof buf (EBPF1202 otherwise: mask it or
+ *  check it; the verifier needs the bound too). */
+export function dynptrFromMem(buf: object, len?: u32): Dynptr {
+  const b = bytesOf(buf);
+  if (len === undefined) return new Dynptr(b);
+  if (!Number.isInteger(len) || len < 0 || len > b.length) throw new RangeError(`dynptrFromMem: length ${len} exceeds the ${b.length}-byte buffer`);
+  return new Dynptr(b.subarray(0, len));
+}
+/** bpf_dynptr_adjust(d, start, end) (kfunc): narrow the dynptr to bytes [start, end) of what it
+ *  covers now. 0, -ERANGE when start or end is past its size, -EINVAL when start > end. */
+export function dynptrAdjust(d: Dynptr, start: u32, end: u32): i32 {
+  const size = d.bytes.length;
+  if (start > size || end > size) return -34;
+  if (start > end) return -EINVAL_N;
+  d.bytes = d.bytes.subarray(start, end);
+  return 0;
 }
 /** bpf_dynptr_from_skb(skb, 0, &d): a dynptr over the packet (a test-run skb is linear). */
 export function dynptrFromSkb(skb: TcContext): Dynptr {

@@ -4,7 +4,7 @@
 // BPF side was compiled from. A handle binds to any map with Buffer-level lookup/update/delete/
 // keys: a kernel map (runtime/loader MapHandle) or a VM map (runtime/vm VmMap).
 
-import { type Init, type Type, encode, u32, view } from './index.ts';
+import { type Init, type Type, encode, isSpinLock, u32, view } from './index.ts';
 
 /** A program in the emitted JavaScript: which object file and which program in it. */
 export interface ProgramRef {
@@ -25,7 +25,8 @@ export function decode(type: Type, bytes: Uint8Array, offset = 0): unknown {
   if (type.kind === 'int') return view(type, bytes, offset);
   if (type.kind === 'kptr') return null; // userspace sees kptr fields as zero
   if (type.kind === 'array') return Array.from({ length: type.length }, (_, i) => decode(type.element, bytes, offset + i * type.element.size));
-  return Object.fromEntries(type.layout.map((f) => [f.name, decode(f.type, bytes, offset + f.offset)]));
+  // A bpf_spin_lock field is left out, as Init leaves it out (the kernel shows it as zero).
+  return Object.fromEntries(type.layout.filter((f) => !isSpinLock(f.type)).map((f) => [f.name, decode(f.type, bytes, offset + f.offset)]));
 }
 
 export class MapHandle<K extends Type, V extends Type> {

@@ -78,7 +78,7 @@ export type KernelArg =
   | HelperArg
   | { kind: 'kptr'; target: string; release?: boolean }
   /** A map value or writable global (bpf_dynptr_from_mem refuses stack memory: "Unsupported reg type fp"). */
-  | { kind: 'mapMemory' }
+  | { kind: 'mapMemory'; length?: boolean }
   | { kind: 'dynptr'; nullable?: boolean }
   | { kind: 'newDynptr' }
   | { kind: 'errCell' }
@@ -123,8 +123,10 @@ export const KERNEL_CALLS: Record<string, KernelCallEntry> = {
   cryptoCtxRelease: { kernel: 'bpf_crypto_ctx_release', args: [{ kind: 'kptr', target: CRYPTO, release: true }], result: { kind: 'void' }, contexts: ['syscall'] },
   cryptoEncrypt: crypt('bpf_crypto_encrypt'),
   cryptoDecrypt: crypt('bpf_crypto_decrypt'),
-  dynptrFromMem: { kernel: 'dynptr_from_mem', helper: true, args: [{ kind: 'mapMemory' }, { kind: 'zero' }, { kind: 'newDynptr' }], result: { kind: 'dynptr' }, contexts: any },
+  // dynptrFromMem(buf, len?): len (default sizeof buf) must be provably ≤ sizeof buf.
+  dynptrFromMem: { kernel: 'dynptr_from_mem', helper: true, args: [{ kind: 'mapMemory', length: true }, { kind: 'zero' }, { kind: 'newDynptr' }], result: { kind: 'dynptr' }, contexts: any },
   dynptrFromSkb: { kernel: 'bpf_dynptr_from_skb', args: [ctx, { kind: 'zero' }, { kind: 'newDynptr' }], result: { kind: 'dynptr' }, contexts: skb },
+  dynptrAdjust: { kernel: 'bpf_dynptr_adjust', args: [{ kind: 'dynptr' }, int(dsl.u32), int(dsl.u32)], result: { kind: 'int', type: dsl.i32, range: exact(false, -34n, 0n) }, contexts: any },
   dynptrSlice: { kernel: 'bpf_dynptr_slice_rdwr', args: [{ kind: 'dynptr' }, int(dsl.u32), { kind: 'zero' }], result: { kind: 'slice' }, contexts: any },
 };
 
@@ -137,5 +139,6 @@ export const KFUNC_PROTOTYPES: Record<string, { returns: string; params: [string
   bpf_crypto_encrypt: { returns: 'int', params: [['ctx', 'struct bpf_crypto_ctx *'], ['src', 'struct bpf_dynptr *'], ['dst', 'struct bpf_dynptr *'], ['siv__nullable', 'struct bpf_dynptr *']] },
   bpf_crypto_decrypt: { returns: 'int', params: [['ctx', 'struct bpf_crypto_ctx *'], ['src', 'struct bpf_dynptr *'], ['dst', 'struct bpf_dynptr *'], ['siv__nullable', 'struct bpf_dynptr *']] },
   bpf_dynptr_from_skb: { returns: 'int', params: [['s', 'struct __sk_buff *'], ['flags', 'u64'], ['ptr__uninit', 'struct bpf_dynptr *']] },
+  bpf_dynptr_adjust: { returns: 'int', params: [['p', 'struct bpf_dynptr *'], ['start', 'u32'], ['end', 'u32']] },
   bpf_dynptr_slice_rdwr: { returns: 'void *', params: [['p', 'struct bpf_dynptr *'], ['offset', 'u32'], ['buffer__opt', 'void *'], ['buffer__szk', 'u32']] },
 };

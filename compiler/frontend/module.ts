@@ -76,6 +76,9 @@ export class ModuleInfo {
   /** The files collected (this one first, then what it imports), and whether each was imported. */
   readonly files: ts.SourceFile[] = [];
   private readonly fileOf = new Map<ts.SourceFile, boolean>();
+  /** Programs of imported files that the compiled file re-exports by name
+   *  (`export { ingress } from './engine.ts'`): programs of this object, under the exported name. */
+  private readonly reexported = new Map<ts.FunctionDeclaration, ts.ExportSpecifier[]>();
 
   constructor(
     readonly checker: ts.TypeChecker,
@@ -182,6 +185,7 @@ export class ModuleInfo {
     const imports: ts.SourceFile[] = [];
     for (const s of sf.statements) {
       if (ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) {
+        if (!imported && ts.isExportDeclaration(s) && !s.isTypeOnly) this.noteReexports(s);
         const target = s.moduleSpecifier && this.importedFile(s.moduleSpecifier);
         if (target && !(ts.isImportDeclaration(s) && s.importClause?.isTypeOnly) && !(ts.isExportDeclaration(s) && s.isTypeOnly)) imports.push(target);
         continue;
@@ -198,6 +202,20 @@ export class ModuleInfo {
       if (!imported) this.diagnostics.push(diag.badGlobal(s, ts.SyntaxKind[s.kind]!));
     }
     for (const target of imports) if (!this.fileOf.has(target)) this.collectFile(target, true);
+  }
+
+  /** `export { a, b as c } [from '…']` in the compiled file: each name that is a program of an
+   *  imported file makes it a program of this object (named as exported). `export *` does not. */
+  private noteReexports(s: ts.ExportDeclaration): void {
+    if (!s.exportClause || !ts.isNamedExports(s.exportClause)) return;
+    for (const spec of s.exportClause.elements) {
+      if (spec.isTypeOnly) continue;
+      let sym = this.checker.getSymbolAtLocation(spec.name);
+      if (sym && sym.flags & ts.SymbolFlags.Alias) sym = this.checker.getAliasedSymbol(sym);
+      const decl = sym?.valueDeclaration;
+      if (!decl || !ts.isFunctionDeclaration(decl) || decl.getSourceFile() === this.sourceFile) continue;
+      this.reexported.set(decl, [...(this.reexported.get(decl) ?? []), spec]);
+    }
   }
 
   /** The DSL source file an import's module specifier names (not the DSL itself, not a .d.ts). */
@@ -252,12 +270,21 @@ export class ModuleInfo {
     const first = f.parameters[0];
     const ctxName = first?.type && ts.isTypeReferenceNode(first.type) ? dslName(resolveSymbol(this.checker, first.type.typeName)) : undefined;
     const ctx = ctxName ? CONTEXTS[ctxName] : undefined;
-    if (exported && ctx) {
-      if (imported) return; // a program of the imported file, not of this object
+    // `@inline` / `@noinline` say "a function": an exported one taking the context is a library
+    // function for importing files (engine/esp.ts `encrypt(skb, key, rule)`), not a program.
+    const library = ts.getJSDocTags(f).some((t) => t.tagName.text === 'inline' || t.tagName.text === 'noinline');
+    if (exported && ctx && !library) {
+      // A program of an imported file is not a program of this object, unless this file
+      // re-exports it by name (then it is one, under each name it is exported as).
+      const names = imported ? (this.reexported.get(f) ?? []).map((spec) => spec.name.text) : [f.name.text];
+      if (names.length === 0) return;
       if (f.parameters.length !== 1) return void this.diagnostics.push(diag.badProgram(f, 'a program takes exactly one parameter, its context'));
       const tag = ts.getJSDocTags(f).find((t) => t.tagName.text === 'section');
       const section = typeof tag?.comment === 'string' ? tag.comment.trim() : ctx.section;
-      this.programs.push({ name: f.name.text, section, progType: ctx.progType, attachType: ctx.attachType, context: ctx.context, decl: f });
+      for (const name of names) {
+        if (this.programs.some((p) => p.name === name)) continue;
+        this.programs.push({ name, section, progType: ctx.progType, attachType: ctx.attachType, context: ctx.context, decl: f });
+      }
       return;
     }
     this.functions.set(sym, f);

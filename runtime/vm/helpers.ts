@@ -433,6 +433,27 @@ function kptrXchg(m: Machine, slot: bigint, ptr: bigint): bigint {
   return old;
 }
 
+// --- bpf_spin_lock ---
+// The lock is the u32 of struct bpf_spin_lock in a map value: 1 while held. The VM runs one
+// program at a time, so a held lock can only be the program's own: taking it again (or a second
+// one, which the verifier refuses) would never return, and faults instead.
+
+function spinLock(m: Machine, lock: bigint): number {
+  const word = m.memory.view(lock, 4, true);
+  if (m.run.lock !== undefined) throw new VmFault('bpf_spin_lock: a lock is already held (the verifier allows one at a time)');
+  if (word.readUInt32LE(0) !== 0) throw new VmFault('bpf_spin_lock: the lock is taken and no other program runs to release it (deadlock)');
+  word.writeUInt32LE(1);
+  m.run.lock = lock;
+  return 0;
+}
+
+function spinUnlock(m: Machine, lock: bigint): number {
+  if (m.run.lock !== lock) throw new VmFault(m.run.lock === undefined ? 'bpf_spin_unlock: no lock is held' : 'bpf_spin_unlock: a different lock is held');
+  m.memory.view(lock, 4, true).writeUInt32LE(0);
+  m.run.lock = undefined;
+  return 0;
+}
+
 type Native = (m: Machine, ...args: bigint[]) => bigint | number;
 const bind = (fn: Native): NativeFunction => fn as NativeFunction;
 
@@ -466,6 +487,8 @@ export const helpers: ReadonlyMap<number, NativeFunction> = new Map<number, Nati
   [F.BPF_FUNC_ringbuf_discard, (m, data) => ringbufFinish(m, data, 'discarded')],
   [F.BPF_FUNC_loop, bind(loop)],
   [F.BPF_FUNC_kptr_xchg, bind(kptrXchg)],
+  [F.BPF_FUNC_spin_lock, bind(spinLock)],
+  [F.BPF_FUNC_spin_unlock, bind(spinUnlock)],
   ...dynptrHelpers,
 ]);
 

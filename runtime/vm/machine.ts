@@ -55,6 +55,8 @@ export interface RunState {
   /** memory mode: the test memory. */
   memory?: Region;
   redirect?: Redirect;
+  /** The bpf_spin_lock held now (its guest address), between bpf_spin_lock and bpf_spin_unlock. */
+  lock?: bigint;
 }
 
 export interface MachineOptions {
@@ -176,10 +178,22 @@ export class Machine {
       try {
         retval = execute(this, code, 0, args);
       } catch (e) {
-        if (!(e instanceof ProgramAbort)) throw e;
+        if (!(e instanceof ProgramAbort)) {
+          // A fault inside the locked region must not leave the map's lock taken for later runs.
+          if (this.run.lock !== undefined) this.memory.view(this.run.lock, 4, true).writeUInt32LE(0);
+          this.run.lock = undefined;
+          throw e;
+        }
         retval = 0n;
       }
       instructions += this.instructionLimit - this.budget;
+      const lock = this.run.lock;
+      if (lock !== undefined) {
+        // The verifier refuses such a program ("bpf_spin_unlock is missing"); the VM reports it.
+        this.run.lock = undefined;
+        this.memory.view(lock, 4, true).writeUInt32LE(0);
+        throw new VmError('the program exited holding a bpf_spin_lock (the verifier refuses this: bpf_spin_unlock is missing)', 0);
+      }
     }
     const durationNs = Number(process.hrtime.bigint() - start) / repeat;
     const run = this.run;

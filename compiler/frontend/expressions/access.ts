@@ -10,6 +10,7 @@ import { diag } from '../../diagnostics.ts';
 import type { Binding, Lowering } from '../context.ts';
 import { type Base, type DType, type IntType, type Val, typeRange, representable, within, exact } from '../types.ts';
 import { fits, type IntVal } from '../arith.ts';
+import { isSpinLock } from '../../dsl/index.ts';
 
 export type Place =
   | { kind: 'var'; binding: Extract<Binding, { kind: 'int' | 'bool' | 'ptr' }>; node: ts.Node }
@@ -93,6 +94,10 @@ export function placeOfProperty(cx: Lowering, node: ts.PropertyAccessExpression,
   }
   if (obj.to.kind !== 'struct') {
     cx.report(diag.unsupportedSyntax(node));
+    return { kind: 'none' };
+  }
+  if (isSpinLock(obj.to)) {
+    cx.report(diag.badLockUse(node, 'a bpf_spin_lock is not data: the verifier refuses loads and stores of it'));
     return { kind: 'none' };
   }
   const field = obj.to.layout.find((f) => f.name === name);
@@ -181,6 +186,8 @@ export function storePlace(cx: Lowering, place: Place, v: Val, node: ts.Node): v
   if (place.kind === 'none' || v.k === 'bad') return;
   if (place.kind === 'mem' && place.readonly) return void cx.report(diag.readOnlyGlobal(place.node));
   if (place.kind === 'mem' && (place.type.kind === 'kptr' || containsKptr(place.type))) return void cx.report(diag.kptrStore(place.node));
+  if (place.kind === 'mem' && containsLock(place.type)) return void cx.report(diag.badLockUse(place.node, 'memory holding a bpf_spin_lock cannot be assigned'));
+  if (v.k === 'ptr' && containsLock(v.to) && place.kind === 'mem') return void cx.report(diag.badLockUse(node, 'memory holding a bpf_spin_lock cannot be copied'));
   if (place.kind === 'var') {
     const b = place.binding;
     if (b.kind === 'int') {
@@ -256,6 +263,14 @@ export function readPlace(cx: Lowering, place: Place): Val {
     return cx.report(diag.unsupportedSyntax(place.node));
   }
   return readMem(cx, place.base, place.off, place.type, 'map');
+}
+
+/** Whether a type holds a bpf_spin_lock (never loaded, stored, copied or passed to a helper as data). */
+export function containsLock(t: DType): boolean {
+  if (isSpinLock(t)) return true;
+  if (t.kind === 'array') return containsLock(t.element as DType);
+  if (t.kind === 'struct') return t.layout.some((f) => containsLock(f.type));
+  return false;
 }
 
 /** Whether a type holds a kptr field (such memory is written only through kptrXchg). */

@@ -7,8 +7,9 @@ import { HELPERS, KERNEL_CALLS, type HelperEntry, type KernelCallEntry, helper }
 import type { Binding, Lowering } from '../context.ts';
 import { INLINE_LIMIT, type ParamShape } from '../module.ts';
 import { asN, fits, type IntVal } from '../arith.ts';
+import { isSpinLock } from '../../dsl/index.ts';
 import { type Base, type DType, type Val, TWO53, annotationType, dslName, exact, resolveSymbol, skipParens, typeRange, within } from '../types.ts';
-import { containsKptr, copyMemory } from './access.ts';
+import { containsKptr, containsLock, copyMemory } from './access.ts';
 import { PACKET_POINTERS } from './access.ts';
 
 const isGlobal = (sym: ts.Symbol | undefined, name: string): boolean =>
@@ -39,6 +40,7 @@ export function callExpression(cx: Lowering, node: ts.CallExpression): Val {
       if (dslFn === 'local') return localCall(cx, node);
       if (dslFn === 'fetchAdd') return fetchAddCall(cx, node);
       if (dslFn === 'kptrXchg') return kptrXchgCall(cx, node);
+      if (dslFn === 'spinLock' || dslFn === 'spinUnlock') return spinLockCall(cx, node, dslFn);
       if (dslFn === 'bpfLoop') return bpfLoopCall(cx, node);
       const kernel = KERNEL_CALLS[dslFn];
       if (kernel) return kernelCall(cx, node, dslFn, kernel);
@@ -196,6 +198,7 @@ export function storeInit(cx: Lowering, base: Base, off: number, type: DType, ex
     cx.storeInt(base, off, type, v);
     return;
   }
+  if (v.k === 'ptr' && containsLock(v.to)) return void cx.report(diag.badLockUse(e, 'memory holding a bpf_spin_lock cannot be copied'));
   if (v.k === 'ptr' && v.to.size === type.size) return copyMemory(cx, base, off, v.base, v.off, type.size);
   cx.report(diag.badArgument(e, `a ${type.kind} is expected`));
 }
@@ -207,6 +210,10 @@ function argumentPointer(cx: Lowering, type: DType, expr: ts.Expression, what: s
   if (!ts.isObjectLiteralExpression(e) && !ts.isArrayLiteralExpression(e) && type.kind !== 'int') {
     const v = cx.expr(e);
     if (v.k === 'bad') return undefined;
+    if (v.k === 'ptr' && v.space === 'map' && containsLock(v.to)) {
+      cx.report(diag.badLockUse(e, 'a helper may not read a map value holding a bpf_spin_lock (copy the fields you need)'));
+      return undefined;
+    }
     if (v.k === 'ptr' && v.to.size === type.size) return 'slot' in v.base && v.off === 0 ? v.base : { reg: cx.address(v.base, v.off) };
     cx.report(diag.badArgument(e, `a ${type.kind === 'struct' ? type.name : 'view'} is expected`));
     return undefined;
@@ -575,10 +582,23 @@ function kernelCall(cx: Lowering, node: ts.CallExpression, name: string, entry: 
         regs.push(cx.address(v.base, v.off));
         if (a.sized) regs.push((cx.constant(BigInt(v.to.size), false) as { reg: number }).reg);
         break;
-      case 'mapMemory':
+      case 'mapMemory': {
         if (v.k !== 'ptr' || (v.space !== 'map' && v.space !== 'global')) return cx.report(diag.badArgument(e, 'a map value or writable global is expected (the kernel refuses stack and packet memory here)'));
-        regs.push(cx.address(v.base, v.off), (cx.constant(BigInt(v.to.size), false) as { reg: number }).reg);
+        if (containsLock(v.to)) return cx.report(diag.badLockUse(e, 'a helper may not access memory holding a bpf_spin_lock'));
+        const ptr = cx.address(v.base, v.off);
+        // An optional length (ARG_CONST_SIZE_OR_ZERO): the next argument when the entry allows it.
+        const lenArg = a.length && node.arguments.length > k ? nextArg() : undefined;
+        if (!lenArg) {
+          regs.push(ptr, (cx.constant(BigInt(v.to.size), false) as { reg: number }).reg);
+          break;
+        }
+        const len = cx.expr(lenArg);
+        if (len.k === 'bad') return len;
+        if (len.k !== 'int' || len.range.big) return cx.report(diag.badArgument(lenArg, 'the length is a number'));
+        if (!within(len.range, exact(false, 0n, BigInt(v.to.size)))) return cx.report(diag.doesNotFit(lenArg, `0..${v.to.size} (the size of the buffer)`, len.range.lo, len.range.hi));
+        regs.push(ptr, len.c !== undefined ? len.reg : clampTo(cx, len.reg, BigInt(v.to.size)));
         break;
+      }
       case 'errCell':
         if (v.k !== 'ptr' || !v.cell || v.to.kind !== 'int' || v.to.size !== 4 || v.space === 'rodata') return cx.report(diag.badArgument(e, 'a Cell<i32> (local(i32), or an i32 map value or global) is expected'));
         regs.push(cx.address(v.base, v.off));
@@ -657,4 +677,36 @@ function fetchAddCall(cx: Lowering, node: ts.CallExpression): Val {
     cx.emit({ op: 'sext', bits: (type.size * 8) as 32, dst: result, a: dst });
   }
   return { k: 'int', reg: result, range: typeRange(type) };
+}
+
+/** A copy of `reg` the verifier sees as ≤ max: `if (r > max) r = max`, a branch never taken (the
+ *  compiler proved the bound), for size arguments the verifier checks against the memory. */
+function clampTo(cx: Lowering, reg: number, max: bigint): number {
+  const r = cx.copy(reg);
+  const clamp = cx.newBlock();
+  const join = cx.newBlock();
+  cx.branch('ugt', r, { imm: max }, clamp, join);
+  cx.setBlock(clamp);
+  cx.emit({ op: 'const', dst: r, value: max });
+  cx.jump(join);
+  cx.setBlock(join);
+  return r;
+}
+
+/** spinLock(view, 'field') / spinUnlock(view, 'field'): bpf_spin_lock / bpf_spin_unlock with a
+ *  pointer to a bpfSpinLock field of a map value (a constant offset, as the verifier requires).
+ *  Whether the lock is held on every path is checked after lowering (compiler/frontend/locks.ts). */
+function spinLockCall(cx: Lowering, node: ts.CallExpression, name: 'spinLock' | 'spinUnlock'): Val {
+  const [objArg, fieldArg] = node.arguments;
+  if (!objArg || !fieldArg || node.arguments.length !== 2) return cx.report(diag.badArgument(node, `${name} takes (view, 'field')`));
+  if (!ts.isStringLiteral(fieldArg)) return cx.report(diag.badArgument(fieldArg, 'the field is a string literal'));
+  const obj = cx.expr(objArg);
+  if (obj.k === 'bad') return obj;
+  if (obj.k !== 'ptr' || obj.space !== 'map' || obj.cell) return cx.report(diag.badArgument(objArg, 'spin locks live in map values: a looked-up value (hash or array map) is expected'));
+  const f = obj.to.kind === 'struct' ? obj.to.layout.find((x) => x.name === fieldArg.text) : undefined;
+  if (!f || !isSpinLock(f.type)) return cx.report(diag.badArgument(fieldArg, `'${fieldArg.text}' is not a bpfSpinLock field`));
+  const field = cx.address(obj.base, obj.off + f.offset);
+  cx.emit({ op: 'mov', dst: 1, src: field });
+  cx.emit({ op: 'call', ...helper(name === 'spinLock' ? 'spin_lock' : 'spin_unlock'), argc: 1 });
+  return { k: 'void' };
 }
