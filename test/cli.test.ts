@@ -1,7 +1,7 @@
 // The CLI as a user meets it: the conformance-plugin bar, asm → ELF → disasm/run, one-line user
 // errors without stack traces, and the README's main job (`ebpf-ts demo`).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -60,12 +60,21 @@ describe('ebpf-ts CLI', () => {
     expect(r.stderr).toContain('bad.s:2:');
   });
 
-  it('demo --vm-only compiles the example and runs it in the VM', () => {
-    const r = cli(['demo', '--vm-only']);
+  it('demo --vm-only compiles the example, runs it in the VM, then the ESP engine between two VM nodes', { timeout: 180_000 }, () => {
+    const pcap = join(tmp, 'demo.pcap');
+    const r = cli(['demo', '--vm-only', '--tcp-mb', '0.1', '--pcap', pcap]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/ARP broadcast\s+42 B → TC_ACT_SHOT/);
     expect(r.stdout).toMatch(/0x0800 IPv4\s+4\s+400/);
+    // The engine part says where it ran and why.
+    expect(r.stdout).toContain('kernel part skipped: --vm-only given');
+    expect(r.stdout).toContain('ESP engine between two nodes in the userspace VM, not the kernel (--vm-only given)');
+    for (const path of ['pod→pod', 'pod→node', 'node→pod']) expect(r.stdout).toMatch(new RegExp(`${path}\\s+TCP 0\\.1 MB intact \\(SHA-256 equal\\).*UDP 5/5, echoed 5/5`));
+    expect(r.stdout).toMatch(/(\d+) frames: \1 ESP, 0 plaintext IPv4, 0 other; plaintext marker never seen/);
+    expect(r.stdout).toContain('audit of node1 (VM maps)');
+    expect(r.stdout).toContain('the link between the nodes carried only ESP');
+    expect(readFileSync(`${pcap}.esp_sa`, 'utf8').trim().split('\n')).toHaveLength(3);
   });
 });
 

@@ -2,8 +2,9 @@
 // root and BPF — load it into the kernel, attach it to a veth inside two fresh network namespaces,
 // pass real traffic between them, read its counters back, and remove everything it made.
 //
-// This is the toolchain end to end (compiler → ELF/BTF → VM → loader → tcx). It becomes the ESP
-// topology of the engine issue once the engine lands.
+// This is the toolchain end to end (compiler → ELF/BTF → VM → loader → tcx). Then the ESP engine
+// between two nodes (runtime/demo/engine-demo.ts), or, without root/BPF, the same topology in the
+// userspace VM (runtime/demo/vm-engine-demo.ts).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -33,10 +34,11 @@ export function register(program: Command): void {
     .option('--vm-only', 'skip the kernel part even where root and BPF are available')
     .option('--pcap <file>', 'write every frame that crossed the link between the nodes to FILE (pcap), and FILE.esp_sa (Wireshark ESP SAs: demo keys)')
     .option('--tcp-mb <n>', 'megabytes sent pod→pod over TCP', '50')
-    .action((opts: { vmOnly?: boolean; pcap?: string; tcpMb: string }) => runCommand(() => demo(opts)));
+    .option('--policy <file>', 'the egress policy compiled with the engine (default examples/policy-node-pair.ts; it must choose per-node-pair SAs, which the demo installs)')
+    .action((opts: { vmOnly?: boolean; pcap?: string; tcpMb: string; policy?: string }) => runCommand(() => demo(opts)));
 }
 
-async function demo(opts: { vmOnly?: boolean; pcap?: string; tcpMb: string }): Promise<void> {
+async function demo(opts: { vmOnly?: boolean; pcap?: string; tcpMb: string; policy?: string }): Promise<void> {
   const { compileFile, formatDiagnostic } = await import('../../compiler/compile.ts');
   step(`compile ${rel(EXAMPLE)}`);
   const t0 = performance.now();
@@ -71,8 +73,30 @@ async function demo(opts: { vmOnly?: boolean; pcap?: string; tcpMb: string }): P
   const why = opts.vmOnly ? '--vm-only given' : await kernelUnavailable();
   if (why) {
     step(`kernel part skipped: ${why}`);
-    say('(the program above ran in the userspace VM only; the ESP engine needs the kernel: bpf_crypto kfuncs, tcx)');
-    if (opts.pcap) throw new UsageError(`--pcap needs the kernel part (${why})`, 1);
+    say('(the program above ran in the userspace VM only)');
+    // The ESP engine demo in the VM instead: the same compiled object, keys and addresses, but
+    // each node is a runtime/vm instance and the frames are synthesized (runtime/demo/vm-engine-demo.ts).
+    const { runVmEngineDemo, VM_TCP_MB_MAX } = await import('../../runtime/demo/vm-engine-demo.ts');
+    const { formatAudit } = await import('../../runtime/audit.ts');
+    const mb = Number(opts.tcpMb);
+    if (!Number.isFinite(mb) || mb <= 0) throw new UsageError(`--tcp-mb: expected a positive number, got "${opts.tcpMb}"`);
+    const vmMb = Math.min(mb, VM_TCP_MB_MAX);
+    const policy = opts.policy;
+    step(`ESP engine between two nodes in the userspace VM, not the kernel (${why})`);
+    say('runtime/vm interprets the compiled engine object (AES through node:crypto in place of the bpf_crypto kfuncs); no namespaces, tcx or sockets:');
+    say('synthesized frames go through one node\'s egress program, "the link", and the other node\'s ingress program.');
+    if (vmMb < mb) say(`(TCP pod→pod ${vmMb} MB, not ${mb}: the VM runs each full-sized frame in about 2.5 ms)`);
+    const r = await runVmEngineDemo({ tcpBytes: Math.round(vmMb * 1024 * 1024), pcap: opts.pcap, source: policy ? resolve(policy) : undefined, step, say });
+    for (const [node, rows] of Object.entries(r.audit)) {
+      step(`audit of ${node} (VM maps)`);
+      say(formatAudit(rows.filter((x) => x.packets > 0n || x.index <= 3), r.sas[node] ?? [], r.rules[node]));
+    }
+    const bad = Object.entries(r.tcp).filter(([, t]) => !t.intact).map(([p]) => p);
+    const lostUdp = Object.entries(r.udp).filter(([, u]) => u.received !== u.sent || u.echoed !== u.sent).map(([p]) => p);
+    if (bad.length || lostUdp.length || r.problems.length || r.link.plaintextIpv4 > 0 || r.link.esp !== r.link.frames || r.markerSeen) {
+      throw new UsageError(`the VM engine demo failed: ${[...bad.map((p) => `TCP ${p} corrupted`), ...lostUdp.map((p) => `UDP ${p} lost datagrams`), r.problems[0] ?? '', r.link.esp !== r.link.frames ? `${r.link.frames - r.link.esp} non-ESP frames on the link` : '', r.markerSeen ? 'plaintext marker seen on the link' : ''].filter(Boolean).join('; ')}`, 1);
+    }
+    step('done (in the userspace VM): every path delivered its data, and the link between the nodes carried only ESP');
     return;
   }
   await kernelDemo();
@@ -80,16 +104,16 @@ async function demo(opts: { vmOnly?: boolean; pcap?: string; tcpMb: string }): P
 }
 
 /** The ESP engine between two nodes (runtime/demo/engine-demo.ts), then its audit table. */
-async function engineDemo(opts: { pcap?: string; tcpMb: string }): Promise<void> {
+async function engineDemo(opts: { pcap?: string; tcpMb: string; policy?: string }): Promise<void> {
   const { runEngineDemo } = await import('../../runtime/demo/engine-demo.ts');
   const { formatAudit } = await import('../../runtime/audit.ts');
   const mb = Number(opts.tcpMb);
   if (!Number.isFinite(mb) || mb <= 0) throw new UsageError(`--tcp-mb: expected a positive number, got "${opts.tcpMb}"`);
   step('ESP engine: transparent encryption between two nodes, no xfrm');
-  const r = await runEngineDemo({ tcpBytes: Math.round(mb * 1024 * 1024), pcap: opts.pcap, step, say });
+  const r = await runEngineDemo({ tcpBytes: Math.round(mb * 1024 * 1024), pcap: opts.pcap, policy: opts.policy ? resolve(opts.policy) : undefined, step, say });
   for (const [node, rows] of Object.entries(r.audit)) {
     step(`audit of ${node}`);
-    say(formatAudit(rows.filter((x) => x.packets > 0n || x.index <= 3), []).split('\n\nsecurity associations')[0]!);
+    say(formatAudit(rows.filter((x) => x.packets > 0n || x.index <= 3), [], r.rules[node]).split('\n\nsecurity associations')[0]!);
   }
   const bad = Object.entries(r.tcp).filter(([, t]) => !t.intact).map(([p]) => p);
   const lostUdp = Object.entries(r.udp).filter(([, u]) => u.received !== u.sent).map(([p]) => p);

@@ -4,22 +4,27 @@
 // it, and the audit counters. Everything it makes is removed at the end, also on failure.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readAudit, type AuditRow } from '../audit.ts';
+import { readAudit, readPolicyAudit, ruleNamesOf, type AuditRow, type RuleRow } from '../audit.ts';
 import { EngineNode, buildEngine } from '../engine/node.ts';
 import { NodeDirectory } from '../keys/nodes.ts';
 import { KeyManager } from '../keys/rotation.ts';
-import { censusOf, readPcap, type LinkCensus } from './pcap.ts';
+import { censusOf, espSaTable, readPcap, type LinkCensus } from './pcap.ts';
 import { buildTopology, spawnIn, type Topology } from './topology.ts';
 import { tcpTransfer, udpExchange, type TcpResult } from './transfer.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEMO_KEY_FILE = join(ROOT, 'examples/keys/cilium-ipsec-keys');
+/** The policy the demo compiles by default: per-node-pair SAs, what the key runtime installs. */
+export const DEMO_POLICY = join(ROOT, 'examples/policy-node-pair.ts');
 const MARKER = 'ebpf-ts-plaintext-marker';
 
 export interface EngineDemoOptions {
   tcpBytes?: number;
+  /** The egress policy compiled as the engine (default DEMO_POLICY). The key runtime installs
+   *  per-node-pair SAs (encrypt_sa kind NODE), so the policy must choose those keys. */
+  policy?: string;
   pcap?: string;
   step?: (s: string) => void;
   say?: (s: string) => void;
@@ -31,13 +36,16 @@ export interface EngineDemoResult {
   link: LinkCensus;
   markerSeen: boolean;
   audit: Record<string, AuditRow[]>;
+  /** Per policy rule (policy_audit), rules named from the policy's RULE_… constants. */
+  rules: Record<string, RuleRow[]>;
 }
 
 export async function runEngineDemo(o: EngineDemoOptions = {}): Promise<EngineDemoResult> {
   const step = o.step ?? (() => {});
   const say = o.say ?? (() => {});
-  step('compile engine/esp.ts');
-  await buildEngine();
+  const policy = o.policy ?? DEMO_POLICY;
+  step(`compile the policy ${relative(ROOT, policy)} with the engine (its egress; ingress and crypto_setup from engine/esp.ts)`);
+  await buildEngine(policy);
   step('build two nodes, each with a pod, joined by one link (pod routes at MTU 1423, as Cilium)');
   const topo = buildTopology({ podRouteMtu: 1423 });
   const [n1, n2] = topo.nodes;
@@ -45,7 +53,7 @@ export async function runEngineDemo(o: EngineDemoOptions = {}): Promise<EngineDe
   const capture = { file: `/tmp/ets-${topo.tag}.pcap` };
   try {
     step(`load and attach the engine on both nodes (tcx egress + ingress on the link, no xfrm); SAs from ${DEMO_KEY_FILE.replace(`${ROOT}/`, '')} (per-node-pair keys derived with HKDF)`);
-    cluster = await startClusterEngines(topo);
+    cluster = await startClusterEngines(topo, DEMO_KEY_FILE, policy);
     const { engines } = cluster;
     for (const e of engines) for (const sa of await e.store.list()) say(`${e.options.name}: ${sa.direction} SA spi 0x${sa.spi.toString(16)} ↔ ${sa.remoteNode}`);
 
@@ -88,11 +96,15 @@ export async function runEngineDemo(o: EngineDemoOptions = {}): Promise<EngineDe
       say(`wrote ${o.pcap} and ${o.pcap}.esp_sa (Wireshark: Protocols → ESP → ESP SAs; demo keys only)`);
     }
     const audit: Record<string, AuditRow[]> = {};
+    const rules: Record<string, RuleRow[]> = {};
+    const names = ruleNamesOf(readFileSync(policy, 'utf8'));
     for (const e of engines) {
       const m = e.object.map('audit');
       audit[e.options.name] = readAudit(m, Math.ceil(m.valueSize / 8) * 8);
+      const p = e.object.map('policy_audit');
+      rules[e.options.name] = readPolicyAudit(p, Math.ceil(p.valueSize / 8) * 8, names);
     }
-    return { tcp, udp, link, markerSeen, audit };
+    return { tcp, udp, link, markerSeen, audit, rules };
   } finally {
     const problems = cluster?.stop() ?? [];
     problems.push(...topo.destroy());
@@ -114,7 +126,7 @@ export interface ClusterEngines {
  * The engine on both nodes of a topology: attached to the link, the policy "everything to the
  * other node and its pod is encrypted to that node", SAs from a Cilium key file (per node pair).
  */
-export async function startClusterEngines(topo: Topology, keyFile = DEMO_KEY_FILE): Promise<ClusterEngines> {
+export async function startClusterEngines(topo: Topology, keyFile = DEMO_KEY_FILE, policy?: string): Promise<ClusterEngines> {
   const [n1, n2] = topo.nodes;
   const nodes = new NodeDirectory([
     { name: 'node1', ip: n1.nodeIp },
@@ -136,7 +148,7 @@ export async function startClusterEngines(topo: Topology, keyFile = DEMO_KEY_FIL
   };
   try {
     for (const [name, n] of [['node1', n1], ['node2', n2]] as const) {
-      engines.push(await EngineNode.start({ name, netns: n.ns, linkDev: n.linkDev, pinDir: `/sys/fs/bpf/ets-${topo.tag}-${name}`, nodes }));
+      engines.push(await EngineNode.start({ name, netns: n.ns, linkDev: n.linkDev, pinDir: `/sys/fs/bpf/ets-${topo.tag}-${name}`, nodes, policy }));
     }
     const keyText = readFileSync(keyFile, 'utf8');
     for (const [e, peer, local, remote] of [[engines[0]!, n2, 'node1', 'node2'], [engines[1]!, n1, 'node2', 'node1']] as const) {
@@ -151,23 +163,4 @@ export async function startClusterEngines(topo: Topology, keyFile = DEMO_KEY_FIL
     throw e;
   }
   return { engines: engines as [EngineNode, EngineNode], managers: managers as [KeyManager, KeyManager], stop };
-}
-
-/**
- * Wireshark's ESP SA table (the `esp_sa` UAT file): one line per SA, so tshark/Wireshark decrypt
- * the capture independently. Demo keys only — this opt-in export is the one place key bytes leave.
- */
-async function espSaTable(engines: EngineNode[]): Promise<string> {
-  const lines = ['# Wireshark ESP SAs (esp_sa): protocol, src, dst, SPI, encryption, key, authentication, key'];
-  for (const e of engines) {
-    const self = e.options.nodes.resolve(e.options.name).ip;
-    for (const sa of await e.store.list()) {
-      if (sa.direction !== 'egress') continue;
-      const peer = e.options.nodes.resolve(sa.remoteNode).ip;
-      const enc = `AES-GCM with ${sa.icvBits / 8} octet ICV [RFC4106]`;
-      const key = `0x${Buffer.concat([sa.key.bytes(), sa.salt.bytes()]).toString('hex')}`;
-      lines.push(`"IPv4","${self}","${peer}","0x${sa.spi.toString(16).padStart(8, '0')}","${enc}","${key}","NULL",""`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }

@@ -1,5 +1,9 @@
 // Classic pcap files (the format tcpdump -w writes and Wireshark reads): little-endian or
-// big-endian, microsecond or nanosecond magic, any link type; frames as Buffers.
+// big-endian, microsecond or nanosecond magic, any link type; frames as Buffers. And the
+// Wireshark ESP SA table (`esp_sa`) that lets tshark/Wireshark decrypt a capture of the engine.
+
+import type { NodeDirectory } from '../keys/nodes.ts';
+import type { SecurityAssociation } from '../keys/sa.ts';
 
 export interface PcapFrame {
   seconds: number;
@@ -41,4 +45,52 @@ export function censusOf(frames: PcapFrame[]): LinkCensus {
     } else c.other++;
   }
   return c;
+}
+
+export const LINKTYPE_ETHERNET = 1;
+
+/** A classic pcap file (little-endian, microsecond timestamps) of `frames`. */
+export function writePcap(frames: PcapFrame[], linkType = LINKTYPE_ETHERNET): Buffer {
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b2c3d4, 0);
+  header.writeUInt16LE(2, 4);
+  header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(262144, 16); // snaplen
+  header.writeUInt32LE(linkType, 20);
+  const parts: Buffer[] = [header];
+  for (const f of frames) {
+    const rec = Buffer.alloc(16);
+    rec.writeUInt32LE(f.seconds >>> 0, 0);
+    rec.writeUInt32LE(f.fraction >>> 0, 4);
+    rec.writeUInt32LE(f.data.length, 8);
+    rec.writeUInt32LE(f.data.length, 12);
+    parts.push(rec, f.data);
+  }
+  return Buffer.concat(parts);
+}
+
+/** A node's engine as the esp_sa table needs it (runtime/engine/node.ts EngineNode fits, so does the VM demo's node). */
+export interface EspSaSource {
+  options: { name: string; nodes: NodeDirectory };
+  store: { list(): Promise<SecurityAssociation[]> };
+}
+
+/**
+ * Wireshark's ESP SA table (the `esp_sa` UAT file): one line per egress SA of every node, so
+ * tshark/Wireshark decrypt the capture independently. Demo keys only — this opt-in export is the
+ * one place key bytes leave.
+ */
+export async function espSaTable(engines: EspSaSource[]): Promise<string> {
+  const lines = ['# Wireshark ESP SAs (esp_sa): protocol, src, dst, SPI, encryption, key, authentication, key'];
+  for (const e of engines) {
+    const self = e.options.nodes.resolve(e.options.name).ip;
+    for (const sa of await e.store.list()) {
+      if (sa.direction !== 'egress') continue;
+      const peer = e.options.nodes.resolve(sa.remoteNode).ip;
+      const enc = `AES-GCM with ${sa.icvBits / 8} octet ICV [RFC4106]`;
+      const key = `0x${Buffer.concat([sa.key.bytes(), sa.salt.bytes()]).toString('hex')}`;
+      lines.push(`"IPv4","${self}","${peer}","0x${sa.spi.toString(16).padStart(8, '0')}","${enc}","${key}","NULL",""`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }
