@@ -7,9 +7,10 @@
 // when any scenario reports a problem (the report is written regardless and lists them), 2 when
 // the baseline cannot run here at all (no qemu, no kernel package, no ESP natively).
 //
-// Passes: 1. the guest kernel (download once into the cache, unless --native); 2. scenario 1,
-// xfrm <-> xfrm; 3. scenario 4's xfrm side at each scale point; 4. the report. The engine's
-// columns say "pending engine" until scenarios 2, 3 and the engine side of 4 exist.
+// Passes: 1. the guest kernel (download once into the cache, unless --native) and the engine,
+// compiled from engine/esp.ts now (never a stale bpf-out/engine.o); 2. scenario 1, xfrm <-> xfrm;
+// 3. scenario 2, engine <-> xfrm; 4. scenario 3, engine <-> engine; 5. scenario 4 at each scale
+// point, xfrm and then the engine; 6. the report.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,7 +21,18 @@ import { readCiliumKeys } from '../runtime/baseline/keys.ts';
 import { nativeUnavailable } from '../runtime/baseline/native.ts';
 import { hasQemu, type Execution } from '../runtime/baseline/qemu.ts';
 import { renderReport, renderScaleSvg } from '../runtime/baseline/report.ts';
-import { runPair, runScale, SCALE_POINTS, type PairOutcome, type ScaleOutcome } from '../runtime/baseline/scenarios.ts';
+import { compileEngine } from '../runtime/baseline/engine-bundle.ts';
+import {
+  ENGINE_PAIR,
+  ENGINE_XFRM,
+  linearizeForXfrm,
+  runEngineScale,
+  runPair,
+  runScale,
+  SCALE_POINTS,
+  type PairOutcome,
+  type ScaleOutcome,
+} from '../runtime/baseline/scenarios.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -121,23 +133,56 @@ async function main(): Promise<number> {
   }
   say(`guest kernel ${kernel.package} ${kernel.version} (${kernel.release}); execution: ${args.accel}`);
 
+  say('compile engine/esp.ts');
+  let engineObject: Buffer | undefined;
+  let engineMissing: string | undefined;
+  try {
+    engineObject = await compileEngine();
+    say(`engine: ${engineObject.length} bytes`);
+  } catch (e) {
+    engineMissing = `engine/esp.ts does not compile: ${(e as Error).message.split('\n').slice(0, 3).join(' ')}`;
+    say(engineMissing);
+  }
+  const outcome = (o: PairOutcome) => `${o.problems.length ? `${o.problems.length} problem(s)` : 'pass'} in ${(o.guest.wallMs / 1000).toFixed(0)} s`;
+  /** An engine scenario that throws (the engine did not come up) is reported, not fatal. */
+  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<{ value?: T; missing?: string }> => {
+    if (!engineObject) return { missing: engineMissing };
+    try {
+      return { value: await fn() };
+    } catch (e) {
+      const missing = (e as Error).message.split('\n').slice(0, 6).join(' ').slice(0, 600);
+      say(`${what}: failed: ${missing}`);
+      return { missing: `failed: ${missing}` };
+    }
+  };
+
   say('scenario 1: xfrm <-> xfrm');
   const pair: PairOutcome = await runPair({ kernel, key, accel: args.accel, onLog });
-  say(`scenario 1: ${pair.problems.length ? `${pair.problems.length} problem(s)` : 'pass'} in ${(pair.guest.wallMs / 1000).toFixed(0)} s`);
+  say(`scenario 1: ${outcome(pair)}`);
   if (args.pcap) {
     writeFileSync(args.pcap, pair.esp.pcap);
     say(`wrote ${pair.esp.frames.length} ESP frames of node-a's xfrm to ${args.pcap}`);
   }
+  say('scenario 2: engine (node-a) <-> xfrm (node-b)');
+  const s2 = await attempt('scenario 2', () => runPair({ kernel, key, accel: args.accel, onLog, roles: ENGINE_XFRM, engineObject }));
+  if (s2.value) say(`scenario 2: ${outcome(s2.value)}`);
+  say('scenario 3: engine <-> engine');
+  const s3 = await attempt('scenario 3', () => runPair({ kernel, key, accel: args.accel, onLog, roles: ENGINE_PAIR, engineObject }));
+  if (s3.value) say(`scenario 3: ${outcome(s3.value)}`);
 
   let scale: ScaleOutcome | undefined;
+  let engineScale: { value?: ScaleOutcome; missing?: string } = { missing: 'skipped (--skip-scale)' };
   if (!args.skipScale) {
     say(`scenario 4 (xfrm): ${args.points.join(', ')} peers`);
     scale = await runScale({ kernel, key, accel: args.accel, points: args.points, onLog });
-    say(`scenario 4: ${scale.problems.length ? `${scale.problems.length} problem(s)` : 'pass'} in ${(scale.guest.wallMs / 1000).toFixed(0)} s`);
+    say(`scenario 4 (xfrm): ${scale.problems.length ? `${scale.problems.length} problem(s)` : 'pass'} in ${(scale.guest.wallMs / 1000).toFixed(0)} s`);
+    say(`scenario 4 (engine): ${args.points.join(', ')} peers`);
+    engineScale = await attempt('scenario 4 (engine)', () => runEngineScale({ kernel, key, accel: args.accel, points: args.points, onLog, engineObject }));
+    const es = engineScale.value;
+    if (es) say(`scenario 4 (engine): ${es.problems.length ? `${es.problems.length} problem(s)` : 'pass'} in ${(es.guest.wallMs / 1000).toFixed(0)} s`);
   }
 
   const qemu = args.accel === 'native' ? 'not used' : execFileSync('qemu-system-x86_64', ['--version']).toString().split('\n')[0];
-  const enginePending = 'pending engine';
   const report = renderReport({
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     accel: args.accel,
@@ -147,14 +192,39 @@ async function main(): Promise<number> {
     aeadDriver: pair.aeadDriver || scale?.aeadDriver || '',
     keyFile: relative(root, args.keys),
     pair,
+    engineXfrm: s2.value,
+    engineXfrmMissing: s2.missing,
+    enginePair: s3.value,
+    enginePairMissing: s3.missing,
     scale,
     scaleMissing: args.skipScale ? 'skipped (--skip-scale)' : undefined,
-    engine: { pending: enginePending },
+    engineScale: engineScale.value,
+    engineScaleMissing: engineScale.missing,
+    linearized: s2.value !== undefined && linearizeForXfrm(),
     wallSeconds: (Date.now() - started) / 1000,
   });
   mkdirSync(args.out, { recursive: true });
   writeFileSync(join(args.out, 'REPORT.md'), report);
-  if (scale) writeFileSync(join(args.out, 'scale.svg'), renderScaleSvg(scale.points, { accel: args.accel, enginePending }));
+  if (scale || engineScale.value) {
+    writeFileSync(join(args.out, 'scale.svg'), renderScaleSvg(scale?.points ?? [], { accel: args.accel, enginePoints: engineScale.value?.points, enginePending: engineScale.missing }));
+  }
+  const pairJson = (o: PairOutcome | undefined) =>
+    o && {
+      problems: o.problems,
+      ping: o.ping,
+      udp: o.udp,
+      tcp: o.tcp,
+      tcpAToBEspPackets: o.tcpAToBEspPackets,
+      tcpBToAEspPackets: o.tcpBToAEspPackets,
+      xfrmStat: o.xfrmStat,
+      engine: o.engine,
+      engineLoad: o.engineLoad,
+      negative: o.negative,
+      replayDropped: o.replayDropped,
+      guestSeconds: o.guest.wallMs / 1000,
+    };
+  const scaleJson = (o: ScaleOutcome | undefined) =>
+    o && { problems: o.problems, points: o.points, inputStateCache: o.inputStateCache, activeMissing: o.activeMissing, guestSeconds: o.guest.wallMs / 1000 };
   writeFileSync(
     join(args.out, 'results.json'),
     JSON.stringify(
@@ -162,25 +232,25 @@ async function main(): Promise<number> {
         execution: args.accel,
         kernel: { package: kernel.package, version: kernel.version, release: kernel.release },
         aeadDriver: pair.aeadDriver,
-        pair: {
-          problems: pair.problems,
-          ping: pair.ping,
-          udp: pair.udp,
-          tcp: pair.tcp,
-          tcpAToBEspPackets: pair.tcpAToBEspPackets,
-          xfrmStat: pair.xfrmStat,
-        },
-        scale: scale
-          ? { problems: scale.problems, points: scale.points, inputStateCache: scale.inputStateCache, activeMissing: scale.activeMissing }
-          : null,
-        engine: enginePending,
+        pair: pairJson(pair),
+        engineXfrm: pairJson(s2.value) ?? { missing: s2.missing },
+        enginePair: pairJson(s3.value) ?? { missing: s3.missing },
+        scale: scaleJson(scale) ?? null,
+        engineScale: scaleJson(engineScale.value) ?? { missing: engineScale.missing },
+        wallSeconds: (Date.now() - started) / 1000,
       },
       null,
       2,
     ) + '\n',
   );
   say(`wrote ${relative(root, join(args.out, 'REPORT.md'))}`);
-  const problems = [...pair.problems, ...(scale?.problems ?? [])];
+  const problems = [
+    ...pair.problems,
+    ...(s2.value?.problems ?? (s2.missing ? [`scenario 2: ${s2.missing}`] : [])),
+    ...(s3.value?.problems ?? (s3.missing ? [`scenario 3: ${s3.missing}`] : [])),
+    ...(scale?.problems ?? []),
+    ...(engineScale.value?.problems ?? (engineScale.missing && !args.skipScale ? [`scenario 4 (engine): ${engineScale.missing}`] : [])),
+  ];
   for (const p of problems) console.error(`problem: ${p}`);
   return problems.length ? 1 : 0;
 }

@@ -11,6 +11,7 @@ import { parseCiliumKeys } from '../runtime/baseline/keys.ts';
 import { buildNetprobe } from '../runtime/baseline/tools.ts';
 import { renderReport, renderScaleSvg } from '../runtime/baseline/report.ts';
 import {
+  parseEngineStats,
   parseEspFrame,
   parsePing,
   parseProbe,
@@ -20,7 +21,25 @@ import {
   readPcap,
   writePcap,
 } from '../runtime/baseline/results.ts';
-import { ACTIVE_PORT, activePeerFrames, referenceFrames, scaleFiles, wrongKey, type ScalePoint } from '../runtime/baseline/scenarios.ts';
+import {
+  ACTIVE_PORT,
+  activePeerFrames,
+  ENGINE_INJECTOR_PEER,
+  ENGINE_PAIR,
+  ENGINE_XFRM,
+  engineActiveFrames,
+  engineConfig,
+  engineScaleFiles,
+  NEGATIVE_SEQ,
+  pairFiles,
+  REFERENCE_SEQ,
+  referenceFrames,
+  scaleFiles,
+  wrongKey,
+  XFRM_PAIR,
+  type ScalePoint,
+} from '../runtime/baseline/scenarios.ts';
+import { readPcap as readPcapFrames } from '../runtime/baseline/results.ts';
 import { decryptMark, encryptMark, nodeA, nodeB, syntheticPeer, tcMarkLines, xfrmPeerLines } from '../runtime/baseline/topology.ts';
 import { all, describeWith, hasTool, isRoot } from './support/env.ts';
 
@@ -269,20 +288,30 @@ describe('report', () => {
     keyFile: 'examples/keys/cilium-ipsec-keys',
     pairMissing: 'not run in this test',
     scale: { guest: undefined as never, problems: [], points, aeadDriver: '', inputStateCache: true },
-    engine: { pending: 'pending engine' },
+    engineXfrmMissing: 'not run in this test',
+    enginePairMissing: 'not run in this test',
+    engineScaleMissing: 'not run in this test',
     wallSeconds: 300,
   };
+  const enginePoints: ScalePoint[] = points.map((p) => ({ ...p, sad: 2 * p.peers + 2, spd: p.peers + 1, memoryPerPeerKiB: 0.5, installSeconds: p.peers / 10000, perPacketUs: 300, perPacketRunsUs: [300, 310, 320], activeInboundUs: 50, activeInboundRunsUs: [50, 55, 60] }));
+  const pairOutcome = (problems: string[] = []) =>
+    ({
+      problems,
+      tcp: { aToB: { bytes: 4 << 20, bad: 0, elapsedNs: 1e9 }, bToA: { bytes: 4 << 20, bad: 0, elapsedNs: 2e9 } },
+      tcpAToBEspPackets: 3200,
+      tcpBToAEspPackets: 3100,
+    }) as never;
 
   it('marks emulated numbers, shows every scale point and never invents engine numbers', () => {
     const md = renderReport(input);
     expect(md).toContain('emulated (TCG)');
     expect(md).toMatch(/\| 4 scale \| 10,000 \| xfrm — emulated \(TCG\) \| 15\.0 \| 900 \| 2,000 \| 1,300 \|/);
-    // Scenarios 2 (both directions), 3, and the engine side of each scale point.
-    const engineRows = md.split('\n').filter((l) => l.includes('pending engine'));
-    expect(engineRows.length).toBe(3 + 3);
-    for (const row of engineRows) expect(row.split('|').slice(4, 9).map((c) => c.trim())).toEqual(Array(5).fill('pending engine'));
+    // Scenarios 2 (both directions), 3, and the engine side of scale: not run, with the reason, no numbers.
+    const engineRows = md.split('\n').filter((l) => l.includes('not run in this test'));
+    expect(engineRows.length).toBe(1 + 3 + 1);
+    for (const row of engineRows.filter((r) => !r.startsWith('| 1 '))) expect(row.split('|').slice(4, 8).map((c) => c.trim())).toEqual(Array(4).fill('—'));
     expect(md).toContain('| 10,000 | 900 | 1.80× | 900, 950, 1,000 | 2,000 | 20.00× | 2,000, 2,100, 2,200 | 14.0 | 1,400 | 9.1 | 150.0 |');
-    expect(md).toContain('| 1 | 500 | 1.00× | 500, 550, 700 | 100 | 1.00× | 100, 120, 130 | 18.0 | 1,100 | — | 0.6 |');
+    expect(md).toContain('| 1 | 500 | 1.00× | 500, 550, 700 | 100 | 1.00× | 100, 120, 130 | 18.0 | 1,100 | — | 0.60 |');
     expect(md).toContain('per-CPU inbound SA cache');
     expect(md).not.toMatch(/NaN|undefined/);
   });
@@ -296,5 +325,105 @@ describe('report', () => {
     expect(lines.map((l) => l.length)).toEqual([3, 3]);
     expect(svg).toContain('engine (encryption map): pending engine');
     expect(svg).not.toMatch(/NaN/);
+  });
+
+  it('puts the engine rows of scenarios 2–4 beside xfrm and draws its curves', () => {
+    const md = renderReport({
+      ...input,
+      pair: undefined,
+      engineXfrm: pairOutcome(),
+      enginePair: pairOutcome(['tcp a->b: 0 of 4194304 bytes']),
+      engineScale: { guest: undefined as never, problems: [], points: enginePoints, aeadDriver: '', inputStateCache: undefined },
+      engineXfrmMissing: undefined,
+      enginePairMissing: undefined,
+      engineScaleMissing: undefined,
+      linearized: true,
+    });
+    // a->b: 4 MiB in 1 s over 3,200 packets; b->a in 2 s over 3,100.
+    expect(md).toMatch(/\| 2 engine → xfrm \| 1 \| engine encrypts, xfrm decrypts — emulated \(TCG\) \| 33\.6 \(single run\) \| 313 \(single run\) \| — \| — \| pass/);
+    expect(md).toMatch(/\| 2 xfrm → engine \| 1 \| xfrm encrypts, engine decrypts — emulated \(TCG\) \| 16\.8 \(single run\) \| 645 \(single run\) \| — \| — \| pass/);
+    expect(md).toMatch(/\| 3 engine ↔ engine \| 1 \| engine — emulated \(TCG\) \| .* \*\*FAIL\*\*: 1 problem/);
+    expect(md).toContain('- scenario 3: tcp a->b: 0 of 4194304 bytes');
+    expect(md).toContain('| 4 scale | 10,000 | engine — emulated (TCG) | 15.0 | 300 | 50 | 1,300 | 20,002 SA-map entries, 10,001 ipcache entries per node; installed in 1.00 s |');
+    expect(md).toContain('### engine');
+    expect(md).toContain('| 10,000 | 300 | 1.00× | 300, 310, 320 | 50 | 1.00× | 50, 55, 60 | 14.0 | 1,400 | 512 | 1.0 |');
+    expect(md).toContain('Harness workaround');
+    expect(md).not.toMatch(/NaN|undefined|pending/);
+    const svg = renderScaleSvg(points, { accel: 'tcg', enginePoints });
+    expect([...svg.matchAll(/<polyline /g)]).toHaveLength(4);
+    expect(svg).toContain('engine (encryption map), one flow');
+    expect(svg).not.toContain('not run');
+  });
+});
+
+describe('engine scenarios (host side)', () => {
+  it('configures the engine with the SA Cilium gives xfrm: key file key and salt, SPI = key index', () => {
+    const c = engineConfig(nodeA, nodeB, key);
+    expect(c).toMatchObject({ name: 'node-a', ip: nodeA.ip, dev: 'eth0', peer: { name: 'node-b', ip: nodeB.ip, podIp: nodeB.podIp } });
+    expect(c.key).toEqual({ spi: 3, keyHex: '48020e4783a5337e16c37d933977e8bd', saltHex: '798a75c3', icvBits: 128 });
+    expect(c.linearize).toBeUndefined();
+    expect(engineConfig(nodeA, nodeB, key, { linearize: true }).linearize).toBe('engine/linearize.o');
+  });
+
+  it('puts xfrm batches or the engine configuration on each node by role', () => {
+    const names = (roles: typeof XFRM_PAIR) => pairFiles(key, { udpCount: 2, udpSize: 100, tcpBytes: 1000 }, roles).map((f) => f.path).filter((p) => /node-[ab]\./.test(p)).sort();
+    expect(names(XFRM_PAIR)).toEqual(['/scenario/node-a.tc.batch', '/scenario/node-a.xfrm.batch', '/scenario/node-b.tc.batch', '/scenario/node-b.xfrm.batch']);
+    expect(names(ENGINE_XFRM)).toEqual(['/scenario/node-a.engine.json', '/scenario/node-b.tc.batch', '/scenario/node-b.xfrm.batch']);
+    expect(names(ENGINE_PAIR)).toEqual(['/scenario/node-a.engine.json', '/scenario/node-b.engine.json']);
+    // Only an engine receiving from xfrm gets the linearize workaround.
+    const cfg = (roles: typeof XFRM_PAIR) => JSON.parse(pairFiles(key, { udpCount: 2, udpSize: 100, tcpBytes: 1000 }, roles).find((f) => f.path === '/scenario/node-a.engine.json')!.data!.toString());
+    expect(cfg(ENGINE_XFRM).linearize).toBe('engine/linearize.o');
+    expect(cfg(ENGINE_PAIR).linearize).toBeUndefined();
+  });
+
+  it('numbers host-built frames above anything a node sends, the negative control above the reference', () => {
+    const files = pairFiles(key, { udpCount: 3, udpSize: 100, tcpBytes: 1000 }, ENGINE_PAIR);
+    const seqs = (path: string) => readPcapFrames(files.find((f) => f.path === path)!.data as Buffer).map((f) => parseEspFrame(f).seq);
+    expect(seqs('/scenario/reference-a-to-b.pcap')).toEqual([REFERENCE_SEQ, REFERENCE_SEQ + 1, REFERENCE_SEQ + 2]);
+    expect(seqs('/scenario/wrong-key-a-to-b.pcap')[0]).toBe(NEGATIVE_SEQ);
+    expect(NEGATIVE_SEQ).toBeGreaterThan(REFERENCE_SEQ + 1000);
+  });
+
+  it('gives every all-peers-active run fresh sequence numbers per peer (the engine has a replay window)', () => {
+    const files = engineScaleFiles(key, [1, 5], { pingCount: 1, tcpBytes: 1, repetitions: 2, activePackets: 10 });
+    const seen = new Map<string, Set<number>>();
+    for (const f of files.filter((f) => /active-5\.\d\.pcap$/.test(f.path))) {
+      for (const frame of readPcapFrames(f.data as Buffer)) {
+        const e = parseEspFrame(frame);
+        const s = seen.get(e.src) ?? new Set();
+        expect(s.has(e.seq), `${e.src} seq ${e.seq} repeated`).toBe(false);
+        s.add(e.seq);
+        seen.set(e.src, s);
+      }
+    }
+    // 5 peers: the injector in node-a's place, synthetic 1..4; run 0 one round, runs 1–2 two each.
+    expect([...seen.keys()].sort()).toEqual([ENGINE_INJECTOR_PEER, 1, 2, 3, 4].map((i) => syntheticPeer(i).ip).sort());
+    // After point 1's runs (seqs 1–21: one, then two runs of ten), point 5's continue at 22.
+    for (const s of seen.values()) expect([...s].sort((a, b) => a - b)).toEqual([22, 23, 24, 25, 26]);
+    expect(files.find((f) => f.path === '/scenario/active-5.1.count')!.data!.toString()).toBe('10\n');
+    // Peers added per point: the injector and nothing else at 1, synthetic 1..4 at 5.
+    const added = (n: number, node: string) => JSON.parse(files.find((f) => f.path === `/scenario/scale-${n}.${node}.peers.json`)!.data!.toString());
+    expect(added(1, 'node-b')).toHaveLength(1);
+    expect(added(5, 'node-a').map((p: { ip: string }) => p.ip)).toEqual([1, 2, 3, 4].map((i) => syntheticPeer(i).ip));
+    const cfg = JSON.parse(files.find((f) => f.path === '/scenario/node-b.engine.json')!.data!.toString());
+    expect(cfg.maxEntries).toEqual({ encrypt_sa: 21, ingress_sa: 21 });
+  });
+
+  it('decrypts the engine active frames with each peer\'s SA', () => {
+    const frames = engineActiveFrames(key, 3, 2, 7);
+    expect(frames).toHaveLength(6);
+    const d = espDecrypt(saFromCiliumKey(key, syntheticPeer(2).ip, nodeB.ip), frames[5]);
+    expect(d).toMatchObject({ seq: 8, dst: nodeB.ip });
+    expect(udpOf(d.inner)).toMatchObject({ dst: nodeB.podIp, dport: ACTIVE_PORT });
+  });
+
+  it('parses the engine counters line of guest-engine.ts', () => {
+    const st = parseEngineStats(
+      'noise\nengine: stats pair egress_packets=941 egress_bytes=1145400 egress_dropped=0 ingress_packets=1194 ingress_bytes=1142680 ingress_replay=3 ingress_icv=4 audit_0=941 audit_1=1194 audit_2=66 audit_5=3\n',
+    );
+    expect(st).toMatchObject({ tag: 'pair', egressPackets: 941, ingressPackets: 1194, ingressReplay: 3, ingressIcv: 4 });
+    expect(st.audit).toEqual([941, 1194, 66, 0, 0, 3]);
+    expect(() => parseEngineStats('engine: stats x egress_packets=none')).toThrow(/egress_packets/);
+    expect(() => parseEngineStats('engine: error ...')).toThrow(/no engine stats/);
   });
 });

@@ -69,7 +69,7 @@ export async function runNative(spec: { files: ArchiveEntry[]; deadlineS: number
   const started = Date.now();
   try {
     await new Promise<void>((resolve) => {
-      const env = { ...process.env, ...dirs, BASELINE: GUEST_DIR.replace(/\/$/, ''), NETPROBE: buildNetprobe() };
+      const env = { ...process.env, ...dirs, BASELINE: GUEST_DIR.replace(/\/$/, ''), NETPROBE: buildNetprobe(), NODE_BIN: process.execPath };
       const script = `set -a; . "${dirs.SCENARIO}/env.sh"; set +a; exec sh "${dirs.SCENARIO}/run.sh"`;
       const child = spawn('timeout', ['-s', 'KILL', String(spec.deadlineS), 'sh', '-c', script], {
         env,

@@ -6,7 +6,7 @@
 // crash while booting; `accel: 'kvm'` for a normal Linux host.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { binaryWithLibraries, mergeEntries, writeNewc, type ArchiveEntry } from './initramfs.ts';
@@ -35,12 +35,15 @@ export const BASE_MODULES = [
   'veth', 'sch_ingress', 'cls_u32', 'act_skbedit', 'act_mirred', 'cls_bpf', 'act_bpf',
 ] as const;
 
+export type GuestBinary = string | { host: string; guest: string };
+
 export interface GuestSpec {
   kernel: GuestKernel;
   /** Files of the scenario; `/scenario/run.sh` (sh) and `/scenario/env.sh` are required. */
   files: ArchiveEntry[];
-  /** Extra host executables to copy with their shared libraries (e.g. a loader). */
-  binaries?: string[];
+  /** Extra host executables to copy with their shared libraries (e.g. a loader); `{ host, guest }`
+   *  puts a host file (a stripped copy) at another path in the guest. */
+  binaries?: GuestBinary[];
   /** Extra module names on top of BASE_MODULES. */
   modules?: string[];
   /** Seconds the guest gives run.sh before killing it and sending what results exist. */
@@ -69,7 +72,7 @@ export interface GuestResult {
 }
 
 /** Everything but the scenario: busybox, iproute2, netprobe, the module closure, init. */
-export function baseEntries(kernel: GuestKernel, extraModules: readonly string[] = [], binaries: readonly string[] = []) {
+export function baseEntries(kernel: GuestKernel, extraModules: readonly string[] = [], binaries: readonly GuestBinary[] = []) {
   const closure = resolveModules(kernel, [...BASE_MODULES, ...extraModules]);
   const modules: ArchiveEntry[] = closure.files.map((f, i) => ({
     path: `/lib/modules/baseline/${String(i).padStart(3, '0')}-${basename(f).replace(/\.(xz|zst|gz)$/, '')}`,
@@ -82,11 +85,13 @@ export function baseEntries(kernel: GuestKernel, extraModules: readonly string[]
     binaryWithLibraries('/bin/busybox'),
     binaryWithLibraries('/usr/sbin/ip'),
     binaryWithLibraries('/usr/sbin/tc'),
+    // ethtool: the pods' offloads off (lib.sh's pod_up), so they send complete checksums.
+    ...(existsSync('/usr/sbin/ethtool') ? [binaryWithLibraries('/usr/sbin/ethtool')] : []),
     [{ path: '/usr/local/bin/netprobe', mode: 0o755, data: readFileSync(buildNetprobe()) }],
     [{ path: '/baseline/lib.sh', mode: 0o644, data: readFileSync(join(GUEST_DIR, 'lib.sh')) }],
     modules,
     [{ path: '/lib/modules/baseline/modules.load', mode: 0o644, data: Buffer.from(load) }],
-    ...binaries.map((b) => binaryWithLibraries(b)),
+    ...binaries.map((b) => (typeof b === 'string' ? binaryWithLibraries(b) : binaryWithLibraries(b.host, b.guest))),
   );
   return { entries, builtin: closure.builtin };
 }

@@ -1,7 +1,7 @@
 // test/baseline/REPORT.md and its scale chart: xfrm vs engine per scenario and scale point.
 //
-// Only measured numbers appear. A column whose implementation has not run says why ("pending
-// engine"), and every figure from a TCG guest is marked "emulated (TCG)": TCG executes the guest's
+// Only measured numbers appear. A row whose run did not happen says why, and every figure from a
+// TCG guest is marked "emulated (TCG)": TCG executes the guest's
 // AES-NI and CLMUL instructions in software, so absolute numbers are far from hardware and only
 // the shape across scale points and the xfrm/engine ratio under identical emulation mean anything.
 import type { Execution } from './qemu.ts';
@@ -18,10 +18,19 @@ export interface ReportInput {
   pair?: PairOutcome;
   /** Why scenario 1 has no result (e.g. skipped), when pair is absent. */
   pairMissing?: string;
+  /** Scenario 2: engine on node-a, xfrm on node-b. */
+  engineXfrm?: PairOutcome;
+  engineXfrmMissing?: string;
+  /** Scenario 3: the engine on both nodes. */
+  enginePair?: PairOutcome;
+  enginePairMissing?: string;
   scale?: ScaleOutcome;
   scaleMissing?: string;
-  /** Engine results do not exist until the engine does; the reason shown in its columns. */
-  engine: { pending: string };
+  /** Scenario 4 with the engine on both nodes. */
+  engineScale?: ScaleOutcome;
+  engineScaleMissing?: string;
+  /** Whether the engine receiving from xfrm had guest/linearize.ts in front of it. */
+  linearized?: boolean;
   wallSeconds: number;
 }
 
@@ -32,7 +41,6 @@ const mbps = (bytes: number, ns: number) => (bytes * 8) / (ns / 1e9) / 1e6;
 
 export function renderReport(r: ReportInput): string {
   const tag = r.accel === 'tcg' ? ' — emulated (TCG)' : r.accel === 'kvm' ? ' — KVM guest' : ' — native';
-  const pending = r.engine.pending;
   const lines: string[] = [];
   lines.push('# The xfrm baseline', '');
   lines.push(
@@ -84,45 +92,82 @@ export function renderReport(r: ReportInput): string {
   } else {
     lines.push(`| 1 xfrm ↔ xfrm | 1 | xfrm | — | — | — | — | not run: ${r.pairMissing ?? 'unknown'} |`);
   }
-  const pendingCells = Array(5).fill(pending).join(' | ');
-  lines.push(`| 2 engine → xfrm | 1 | engine encrypts, xfrm decrypts | ${pendingCells} |`);
-  lines.push(`| 2 xfrm → engine | 1 | xfrm encrypts, engine decrypts | ${pendingCells} |`);
-  lines.push(`| 3 engine ↔ engine | 1 | engine | ${pendingCells} |`);
-  const scalePoints = r.scale?.points ?? [];
-  for (const s of scalePoints) {
-    lines.push(
-      `| 4 scale | ${fmt(s.peers)} | xfrm${tag} | ${fmt(s.tcpMbps, 1)} | ${fmt(s.perPacketUs)} | ` +
-        `${s.activeInboundUs === undefined ? `not run${r.scale?.activeMissing ? `: ${r.scale.activeMissing}` : ''}` : fmt(s.activeInboundUs)} | ${fmt(s.rttUs)} | ` +
-        `${fmt(s.sad)} SAs, ${fmt(s.spd)} policies per node; installed in ${fmt(s.installSeconds, 1)} s |`,
+  const engineRow = (label: string, impl: string, o: PairOutcome | undefined, missing: string | undefined, dir: 'aToB' | 'bToA', pass: string) => {
+    if (!o) return `| ${label} | 1 | ${impl} | — | — | — | — | not run: ${missing ?? 'unknown'} |`;
+    const t = o.tcp[dir];
+    const packets = dir === 'aToB' ? o.tcpAToBEspPackets : o.tcpBToAEspPackets;
+    const ok = o.problems.length === 0;
+    return (
+      `| ${label} | 1 | ${impl}${tag} | ${fmt(mbps(t.bytes, t.elapsedNs), 1)} (single run) | ${fmt(t.elapsedNs / 1000 / packets, 0)} (single run) | — | — | ` +
+      `${ok ? pass : `**FAIL**: ${o.problems.length} problem(s), below`} |`
     );
-    lines.push(`| 4 scale | ${fmt(s.peers)} | engine | ${pendingCells} |`);
+  };
+  lines.push(
+    engineRow('2 engine → xfrm', 'engine encrypts, xfrm decrypts', r.engineXfrm, r.engineXfrmMissing, 'aToB',
+      "pass: ping, UDP, TCP intact; xfrm decrypts every engine frame, 0 xfrm errors; the reference codec opens the engine's frames"),
+    engineRow('2 xfrm → engine', 'xfrm encrypts, engine decrypts', r.engineXfrm, r.engineXfrmMissing, 'bToA',
+      'pass: ping, UDP, TCP intact; the engine decrypts every xfrm frame, no engine drops; host-built ESP accepted, wrong key dropped and counted'),
+    engineRow('3 engine ↔ engine', 'engine', r.enginePair, r.enginePairMissing, 'aToB',
+      'pass: ping, UDP, TCP intact both ways; no xfrm state on either node; replays and wrong-key frames dropped and counted'),
+  );
+  const scalePoints = r.scale?.points ?? [];
+  const enginePoints = r.engineScale?.points ?? [];
+  const activeCell = (s: ScalePoint, o: ScaleOutcome | undefined) =>
+    s.activeInboundUs === undefined ? `not run${o?.activeMissing ? `: ${o.activeMissing}` : ''}` : fmt(s.activeInboundUs);
+  const peersOf = new Set([...scalePoints, ...enginePoints].map((p) => p.peers));
+  for (const n of [...peersOf].sort((a, b) => a - b)) {
+    const s = scalePoints.find((p) => p.peers === n);
+    if (s) {
+      lines.push(
+        `| 4 scale | ${fmt(s.peers)} | xfrm${tag} | ${fmt(s.tcpMbps, 1)} | ${fmt(s.perPacketUs)} | ${activeCell(s, r.scale)} | ${fmt(s.rttUs)} | ` +
+          `${fmt(s.sad)} SAs, ${fmt(s.spd)} policies per node; installed in ${fmt(s.installSeconds, 1)} s |`,
+      );
+    } else if (r.scale) {
+      lines.push(`| 4 scale | ${fmt(n)} | xfrm${tag} | — | — | — | — | no result at this point |`);
+    }
+    const e = enginePoints.find((p) => p.peers === n);
+    if (e) {
+      lines.push(
+        `| 4 scale | ${fmt(e.peers)} | engine${tag} | ${fmt(e.tcpMbps, 1)} | ${fmt(e.perPacketUs)} | ${activeCell(e, r.engineScale)} | ${fmt(e.rttUs)} | ` +
+          `${fmt(e.sad)} SA-map entries, ${fmt(e.spd)} ipcache entries per node; installed in ${fmt(e.installSeconds, 2)} s |`,
+      );
+    } else if (r.engineScale) {
+      lines.push(`| 4 scale | ${fmt(n)} | engine${tag} | — | — | — | — | no result at this point |`);
+    }
   }
   if (!r.scale) lines.push(`| 4 scale | — | xfrm | — | — | — | — | not run: ${r.scaleMissing ?? 'unknown'} |`);
+  if (!r.engineScale) lines.push(`| 4 scale | — | engine | — | — | — | — | not run: ${r.engineScaleMissing ?? 'unknown'} |`);
   lines.push('');
 
-  if (scalePoints.length > 0) {
-    const base = scalePoints[0];
+  const runs = (xs: number[] | undefined) => (xs ? xs.map((v) => fmt(v)).join(', ') : '—');
+  const curveTable = (pts: readonly ScalePoint[], memoryHeader: string, memory: (s: ScalePoint, i: number) => string) => {
+    const base = pts[0];
     lines.push(
-      '## Scale curve (scenario 4, xfrm)',
-      '',
-      '![per-packet cost against peers](scale.svg)',
-      '',
-      '| Peers | One flow: per packet, best (µs) | × 1 peer | every run (µs) | All active, inbound: per packet, best (µs) | × 1 peer | every run (µs) | TCP median (Mbit/s) | RTT median (µs) | Memory per peer per node (KiB) | Install (s) |',
+      `| Peers | One flow: per packet, best (µs) | × 1 peer | every run (µs) | All active, inbound: per packet, best (µs) | × 1 peer | every run (µs) | TCP median (Mbit/s) | RTT median (µs) | ${memoryHeader} | Install (s) |`,
       '|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|',
     );
-    const runs = (xs: number[] | undefined) => (xs ? xs.map((v) => fmt(v)).join(', ') : '—');
-    for (const [i, s] of scalePoints.entries()) {
+    for (const [i, s] of pts.entries()) {
       const active = s.activeInboundUs;
       lines.push(
         `| ${fmt(s.peers)} | ${fmt(s.perPacketUs)} | ${fmt(s.perPacketUs / base.perPacketUs, 2)}× | ${runs(s.perPacketRunsUs)} | ` +
           `${active === undefined ? '—' : fmt(active)} | ` +
           `${active === undefined || base.activeInboundUs === undefined ? '—' : `${fmt(active / base.activeInboundUs, 2)}×`} | ` +
           `${runs(s.activeInboundRunsUs)} | ${fmt(s.tcpMedianMbps, 1)} | ${fmt(s.rttMedianUs)} | ` +
-          // Below ~100 new peers the one-time allocations of the first installation dominate.
-          `${i > 0 && s.peers - scalePoints[i - 1].peers >= 100 ? fmt(s.memoryPerPeerKiB, 1) : '—'} | ${fmt(s.installSeconds, 1)} |`,
+          `${memory(s, i)} | ${fmt(s.installSeconds, s.installSeconds < 1 ? 2 : 1)} |`,
       );
     }
     lines.push('');
+  };
+
+  if (scalePoints.length > 0 || enginePoints.length > 0) {
+    lines.push('## Scale curve (scenario 4)', '', '![per-packet cost against peers](scale.svg)', '');
+  }
+  if (scalePoints.length > 0) {
+    lines.push('### xfrm', '');
+    curveTable(scalePoints, 'Memory per peer per node (KiB)', (s, i) =>
+      // Below ~100 new peers the one-time allocations of the first installation dominate.
+      i > 0 && s.peers - scalePoints[i - 1].peers >= 100 ? fmt(s.memoryPerPeerKiB, 1) : '—',
+    );
     if (r.scale?.inputStateCache !== undefined) {
       lines.push(
         '**Reading the curve.** ' +
@@ -143,8 +188,28 @@ export function renderReport(r: ReportInput): string {
     }
     if (r.scale?.activeMissing) lines.push(`All-peers-active measurement not run: ${r.scale.activeMissing}.`, '');
   }
+  if (enginePoints.length > 0) {
+    lines.push('### engine', '');
+    curveTable(enginePoints, 'Map bytes per peer per node', (s) => fmt(s.memoryPerPeerKiB * 1024));
+    lines.push(
+      '**Reading the curve.** The engine finds the SA with one hash-map lookup per packet whatever the ' +
+        'number of peers: on egress the ipcache (longest-prefix match on the destination) names the ' +
+        'node and the encryption map gives its SA; on ingress the ingress-SA map is keyed by SPI, source ' +
+        'and destination. Its SA maps are preallocated when the engine loads (resized for the largest ' +
+        'point) and the ipcache allocates per entry; installation is map updates from userspace ' +
+        '(`guest-engine.ts peers`). Under TCG on a shared host the runs of one point spread widely; ' +
+        'every run is listed.',
+      '',
+    );
+  }
 
-  const problems = [...(r.pair?.problems.map((p) => `scenario 1: ${p}`) ?? []), ...(r.scale?.problems.map((p) => `scenario 4: ${p}`) ?? [])];
+  const problems = [
+    ...(r.pair?.problems.map((p) => `scenario 1: ${p}`) ?? []),
+    ...(r.engineXfrm?.problems.map((p) => `scenario 2: ${p}`) ?? []),
+    ...(r.enginePair?.problems.map((p) => `scenario 3: ${p}`) ?? []),
+    ...(r.scale?.problems.map((p) => `scenario 4 (xfrm): ${p}`) ?? []),
+    ...(r.engineScale?.problems.map((p) => `scenario 4 (engine): ${p}`) ?? []),
+  ];
   if (problems.length) lines.push('## Problems', '', ...problems.map((p) => `- ${p}`), '');
 
   lines.push(
@@ -178,6 +243,31 @@ export function renderReport(r: ReportInput): string {
     '  built are decrypted and delivered by node-b\'s xfrm — the path engine-produced frames take in',
     '  scenario 2. A negative control injects frames under a wrong key and requires them to be',
     '  dropped and counted (XfrmInStateProtoError, the SA\'s failed counter).',
+    '- The engine in the guest (scenarios 2–4): `engine/esp.ts` compiled on the host at the start of the',
+    '  run, loaded in the guest by our own runtime (`runtime/baseline/guest-engine.ts`: EngineNode,',
+    '  the key store, the loader; bundled with esbuild and run by a copy of the host\'s node), tcx',
+    '  egress and ingress on the node\'s end of the wire, `gso_max_segs 1` there. Its SAs are Cilium\'s',
+    '  without `+`: the key file\'s key and salt on both directions, SPI = key index, tunnel mode; its',
+    '  policy encrypts pod-to-remote-pod traffic (ipcache). Pods send complete checksums (tx offload',
+    '  off, for xfrm and the engine alike). Scenario 2 is the pair with the engine on node-a and xfrm on',
+    '  node-b: a→b is engine → xfrm, b→a is xfrm → engine; the checks are scenario 1\'s, plus: no xfrm',
+    '  state on an engine node, the engine\'s audit shows no drop, captured engine frames open with the',
+    '  reference codec, and an engine receiver drops replayed frames (its anti-replay window; Cilium\'s',
+    '  states have none) and counts wrong-key frames as bad ICV.',
+    ...(r.linearized
+      ? [
+          '- **Harness workaround**: where the engine receives from xfrm, a tc program',
+          '  (`runtime/baseline/guest/linearize.ts`, `bpf_skb_pull_data`) runs before the engine\'s ingress.',
+          '  xfrm sends ESP with its trailer in a page fragment; the engine\'s ingress reads with direct',
+          '  packet access only and drops such frames uncounted. Set `EBPF_TS_BASELINE_LINEARIZE=0` to',
+          '  run without it once the engine pulls the data itself.',
+        ]
+      : []),
+    '- Engine scale: the same measurements with the engine on both nodes; the peers beyond the real one',
+    '  are encryption-map, ingress-SA and ipcache entries added cumulatively per point (maps resized',
+    '  for the largest point at load). Per-packet cost: transfer time over the packets node-a\'s',
+    '  encryption-map SA counted. All peers active: as for xfrm, with fresh sequence numbers in every',
+    '  run (the engine keeps a replay window) and a dedicated injector peer in place of node-a.',
     '',
   );
   return lines.join('\n');
@@ -187,21 +277,30 @@ export function renderReport(r: ReportInput): string {
  * The scale curve as a self-contained SVG: per-packet cost (µs) against peers on a log axis, one
  * polyline per measured series; the engine, while pending, is named in the legend only.
  */
-export function renderScaleSvg(points: readonly ScalePoint[], opts: { accel: Execution; enginePending?: string }): string {
-  const series = [
-    { label: 'xfrm, one flow (TCP, outbound SA)', color: '#1f77b4', values: points.map((p) => [p.peers, p.perPacketUs] as const) },
+export function renderScaleSvg(
+  points: readonly ScalePoint[],
+  opts: { accel: Execution; enginePoints?: readonly ScalePoint[]; enginePending?: string },
+): string {
+  const curves = (pts: readonly ScalePoint[], who: string, colors: [string, string], dash: string) => [
+    { label: `${who}, one flow (TCP, outbound SA)`, color: colors[0], dash, values: pts.map((p) => [p.peers, p.perPacketUs] as const) },
     {
-      label: 'xfrm, all peers active (inbound)',
-      color: '#ff7f0e',
-      values: points.filter((p) => p.activeInboundUs !== undefined).map((p) => [p.peers, p.activeInboundUs!] as const),
+      label: `${who}, all peers active (inbound)`,
+      color: colors[1],
+      dash,
+      values: pts.filter((p) => p.activeInboundUs !== undefined).map((p) => [p.peers, p.activeInboundUs!] as const),
     },
+  ];
+  const series = [
+    ...curves(points, 'xfrm', ['#1f77b4', '#ff7f0e'], ''),
+    ...(opts.enginePoints?.length ? curves(opts.enginePoints, 'engine (encryption map)', ['#d62728', '#2ca02c'], ' stroke-dasharray="6 3"') : []),
   ].map((s) => ({ ...s, values: s.values.filter(([, v]) => Number.isFinite(v)) }));
+  const allPoints = [...points, ...(opts.enginePoints ?? [])];
   const W = 680;
   const H = 420;
   const m = { left: 70, right: 30, top: 40, bottom: 60 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
-  const xs = points.map((p) => Math.log10(p.peers));
+  const xs = allPoints.map((p) => Math.log10(p.peers));
   const xMin = Math.min(0, ...xs);
   const xMax = Math.max(1, ...xs);
   const yMaxRaw = Math.max(1, ...series.flatMap((s) => s.values.map(([, v]) => v)));
@@ -237,7 +336,7 @@ export function renderScaleSvg(points: readonly ScalePoint[], opts: { accel: Exe
   );
   for (const s of series) {
     if (s.values.length === 0) continue;
-    out.push(`<polyline points="${s.values.map(([p, v]) => `${x(p).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
+    out.push(`<polyline points="${s.values.map(([p, v]) => `${x(p).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash}/>`);
     for (const [p, v] of s.values) {
       out.push(
         `<circle cx="${x(p).toFixed(1)}" cy="${y(v).toFixed(1)}" r="4" fill="${s.color}"/>`,
@@ -247,8 +346,8 @@ export function renderScaleSvg(points: readonly ScalePoint[], opts: { accel: Exe
   }
   const lx = m.left + 12;
   const legend = [
-    ...series.map((s) => ({ label: s.label, color: s.color, dash: '' })),
-    { label: `engine (encryption map)${opts.enginePending ? `: ${opts.enginePending}` : ''}`, color: '#d62728', dash: ' stroke-dasharray="4 3"' },
+    ...series.map((s) => ({ label: s.label, color: s.color, dash: s.dash })),
+    ...(opts.enginePoints?.length ? [] : [{ label: `engine (encryption map)${opts.enginePending ? `: ${opts.enginePending}` : ': not run'}`, color: '#d62728', dash: ' stroke-dasharray="4 3"' }]),
   ];
   legend.forEach((l, i) => {
     const ly = m.top + 12 + i * 18;

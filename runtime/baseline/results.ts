@@ -169,3 +169,46 @@ export function probeDatagram(seq: number, size: number): Buffer {
   for (let i = 4; i < size; i++) b[i] = probePattern(seq, i);
   return b;
 }
+
+/** The engine's counters on a node (guest-engine.ts `stats`): the real peer's SAs and the audit. */
+export interface EngineStats {
+  tag: string;
+  egressPackets: number;
+  egressBytes: number;
+  egressDropped: number;
+  ingressPackets: number;
+  ingressBytes: number;
+  ingressReplay: number;
+  ingressIcv: number;
+  /** Packets per audit slot, by index (engine/maps.ts AUDIT_*). */
+  audit: number[];
+}
+
+/** The `engine: stats TAG k=v ...` line guest-engine.ts prints. */
+export function parseEngineStats(text: string): EngineStats {
+  const line = text.split('\n').find((l) => l.startsWith('engine: stats '));
+  if (!line) throw new Error(`no engine stats line in: ${JSON.stringify(text.slice(-400))}`);
+  const [, , tag, ...kvs] = line.split(' ');
+  const kv = new Map(kvs.map((p) => p.split('=') as [string, string]));
+  const num = (k: string) => {
+    const v = kv.get(k);
+    if (v === undefined || v === 'none') throw new Error(`engine stats ${tag}: no ${k} (SA missing?)`);
+    return Number(v);
+  };
+  const audit: number[] = [];
+  for (const [k, v] of kv) {
+    const m = /^audit_(\d+)$/.exec(k);
+    if (m) audit[Number(m[1])] = Number(v);
+  }
+  return {
+    tag,
+    egressPackets: num('egress_packets'),
+    egressBytes: num('egress_bytes'),
+    egressDropped: num('egress_dropped'),
+    ingressPackets: num('ingress_packets'),
+    ingressBytes: num('ingress_bytes'),
+    ingressReplay: num('ingress_replay'),
+    ingressIcv: num('ingress_icv'),
+    audit: Array.from(audit, (x) => x ?? 0),
+  };
+}

@@ -2,7 +2,7 @@
 // static binary) and the peer-mark tc program (guest/peer-mark.bpf.c, a BPF object).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir } from './kernel.ts';
 
@@ -50,4 +50,26 @@ function bpfClang(): string {
 /** Path of the peer-mark BPF object (tc direct action, section "tc"). */
 export function buildPeerMark(): string {
   return build(PEER_MARK_SOURCE, 'peer-mark.o', (out) => [bpfClang(), ['-target', 'bpf', '-O2', '-Wall', '-Werror', '-c', PEER_MARK_SOURCE, '-o', out]]);
+}
+
+/**
+ * The node executable that runs the engine's loader in the guest: this process's own node,
+ * stripped of its debug information (the guest unpacks every byte of the initramfs on an emulated
+ * CPU), cached by the binary's size and modification time. Falls back to the binary as it is.
+ */
+export function guestNode(): string {
+  const node = process.execPath;
+  const st = statSync(node);
+  const dir = join(cacheDir(), 'tools');
+  const out = join(dir, `node-${createHash('sha256').update(`${node}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16)}`);
+  if (existsSync(out)) return out;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    execFileSync('strip', ['-o', tmp, node], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch {
+    return node;
+  }
+  renameSync(tmp, out);
+  return out;
 }

@@ -21,6 +21,11 @@ RESULTS=${RESULTS:-/results}
 NETPROBE=${NETPROBE:-/usr/local/bin/netprobe}
 SCRATCH=${SCRATCH:-/tmp}
 NAMESPACES="node-a node-b pod-a pod-b"
+# The engine's loader (runtime/baseline/guest-engine.ts, bundled) and the node that runs it; only
+# in guests of the engine scenarios. ETHTOOL is optional.
+NODE_BIN=${NODE_BIN:-/usr/bin/node}
+GUEST_ENGINE=${GUEST_ENGINE:-$SCENARIO/engine/guest-engine.mjs}
+ETHTOOL=${ETHTOOL:-/usr/sbin/ethtool}
 
 NODE_A_IP=192.168.0.1
 NODE_B_IP=192.168.0.2
@@ -49,6 +54,13 @@ pod_up() {
   $IP -n "$pod" addr add "$pod_ip/${cidr#*/}" dev eth0
   $IP -n "$pod" link set eth0 up
   $IP -n "$pod" route add default via "$gw" mtu "$POD_ROUTE_MTU"
+  # Pods send complete checksums and MTU-sized segments, for xfrm and the engine alike: the engine
+  # encrypts what tc egress hands it (it does not complete CHECKSUM_PARTIAL yet, and a GSO
+  # superpacket is too big to encrypt), as on a node that bounds GSO for IPsec.
+  if [ -x "$ETHTOOL" ]; then
+    in_ns "$pod" "$ETHTOOL" -K eth0 tx off tso off gso off > /dev/null 2>&1
+    in_ns "$node" "$ETHTOOL" -K lxc0 gro off > /dev/null 2>&1
+  fi
 }
 
 # Removes the namespaces (and with them every veth, SA and policy in them). Needed natively; in
@@ -57,6 +69,8 @@ pod_up() {
 topology_down() {
   for ns in $NAMESPACES; do
     [ -e "/run/netns/$ns" ] && $IP netns del "$ns"
+    # The engine's pins (maps; its links go with the devices), named by the host per node.
+    [ -d "/sys/fs/bpf/ets-baseline-$ns" ] && rm -rf "/sys/fs/bpf/ets-baseline-$ns"
   done
   return 0
 }
@@ -80,6 +94,9 @@ topology_up() {
   $IP -n node-b addr add "$NODE_B_IP/24" dev eth0
   $IP -n node-a link set eth0 up
   $IP -n node-b link set eth0 up
+  if [ -x "$ETHTOOL" ]; then
+    for ns in node-a node-b; do in_ns "$ns" "$ETHTOOL" -K eth0 tso off gso off gro off > /dev/null 2>&1; done
+  fi
   pod_up node-a pod-a "$POD_A_IP" 10.0.1.1 02:00:0a:00:01:0a 02:00:0a:00:01:01 "$POD_A_CIDR" || return 1
   pod_up node-b pod-b "$POD_B_IP" 10.0.2.1 02:00:0a:00:02:0a 02:00:0a:00:02:01 "$POD_B_CIDR" || return 1
   $IP -n node-a route add "$POD_B_CIDR" via "$NODE_B_IP" dev eth0
@@ -90,10 +107,34 @@ topology_up() {
   $IP -n node-b neigh replace "$NODE_A_IP" lladdr "$NODE_A_MAC" dev eth0 nud permanent
 }
 
+# The engine on a node (its SCENARIO/NODE.engine.json, written by the host): load the compiled
+# object, attach to the node's eth0, install the SAs and the policy. The pins keep it attached
+# after the loader exits.
+engine_up() {
+  local node=$1
+  PATH=/usr/sbin:/usr/bin:/bin:$PATH "$NODE_BIN" "$GUEST_ENGINE" up "$SCENARIO/$node.engine.json" > "$RESULTS/engine-up.$node.txt" 2>&1
+  local rc=$?
+  cat "$RESULTS/engine-up.$node.txt"
+  return $rc
+}
+
+# The engine's counters on a node (the real peer's SAs and the audit), one line, to TAG.NODE.engine.txt.
+engine_stats() {
+  local node=$1 tag=$2
+  [ -f "$SCENARIO/$node.engine.json" ] || return 0
+  PATH=/usr/sbin:/usr/bin:/bin:$PATH "$NODE_BIN" "$GUEST_ENGINE" stats "$SCENARIO/$node.engine.json" "$tag" > "$RESULTS/$tag.$node.engine.txt" 2>&1
+}
+
+is_engine() { [ -f "$SCENARIO/$1.engine.json" ]; }
+
 # Applies the host-generated configuration of one node: `ip -batch` for xfrm, `tc -batch` for the
-# marks Cilium's BPF programs would set. Either file may be absent (engine scenarios).
+# marks Cilium's BPF programs would set, the engine where NODE.engine.json exists. Each file may
+# be absent.
 node_config() {
   local node=$1
+  if is_engine "$node"; then
+    engine_up "$node" || return 1
+  fi
   if [ -f "$SCENARIO/$node.xfrm.batch" ]; then
     $IP -n "$node" -batch "$SCENARIO/$node.xfrm.batch" || return 1
   fi
@@ -124,6 +165,7 @@ xfrm_snapshot() {
   $IP -n "$node" -s xfrm state > "$RESULTS/$tag.$node.xfrm-state.txt" 2>&1
   $IP -n "$node" -s xfrm policy > "$RESULTS/$tag.$node.xfrm-policy.txt" 2>&1
   in_ns "$node" cat /proc/net/xfrm_stat > "$RESULTS/$tag.$node.xfrm_stat.txt" 2>&1
+  engine_stats "$node" "$tag"
 }
 
 # Which implementation of the AEAD the kernel picked (aesni or generic): goes into the report.

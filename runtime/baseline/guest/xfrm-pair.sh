@@ -1,12 +1,18 @@
-# Scenario 1, xfrm <-> xfrm: the two nodes of lib.sh with Cilium's states, policies and marks,
-# pod-to-pod traffic in both directions, and the ESP frames xfrm put on the wire.
+# The pair scenarios: the two nodes of lib.sh, each either Linux xfrm with Cilium's states,
+# policies and marks (NODE.xfrm.batch, NODE.tc.batch) or the engine (NODE.engine.json):
+#   1 xfrm <-> xfrm, 2 engine (node-a) <-> xfrm (node-b): a->b is engine -> xfrm, b->a is
+#   xfrm -> engine, 3 engine <-> engine. Pod-to-pod traffic in both directions, and the ESP frames
+#   node-a put on the wire.
 #
 # Environment (env.sh, written by the host): UDP_COUNT UDP_SIZE TCP_BYTES NEGATIVE_COUNT.
 # Results: ping.*.txt, udp.*.txt, tcp.*.txt, esp-a-to-b.pcap (the UDP datagrams of udp.a-to-b as
 # node-a's xfrm encrypted them), replay.*.txt (those frames injected on the wire again and
-# decrypted by node-b's xfrm), reference.*.txt (host-encrypted frames, reference-a-to-b.pcap,
-# decrypted by node-b's xfrm), the xfrm snapshots of both nodes (pair.*), and the negative
-# control (negative.*: frames under a wrong key, which node-b must drop and count).
+# decrypted by node-b's xfrm; an engine on node-b must drop them as replays), reference.*.txt
+# (host-encrypted frames, reference-a-to-b.pcap, decrypted by node-b), the xfrm snapshots of both
+# nodes (pair.*; with the engine's counters where it runs), and the negative control (negative.*:
+# frames under a wrong key, which node-b must drop and count). The host-built frames carry
+# sequence numbers above anything the nodes send, and go last (before the negative control): the
+# engine keeps a replay window, Cilium's xfrm states do not.
 . "${BASELINE:-/baseline}/lib.sh"
 
 topology_up || fail "topology"
@@ -49,23 +55,17 @@ udp pod-b pod-a "$POD_A_IP" 4001 b-to-a || status=1
 # wire); node-b's xfrm must decrypt them and pod-b must receive the same datagrams. This is the
 # path an engine-produced frame takes in the engine -> xfrm scenario. Cilium's states without ESN
 # have no replay window, so the repeated sequence numbers are accepted.
-step "replay captured ESP into node-b's xfrm"
-in_ns pod-b "$NETPROBE" udp-recv 4000 "$UDP_COUNT" 10000 > $SCRATCH/replay 2>&1 &
+# An engine on node-b has seen these sequence numbers and must drop every frame (anti-replay).
+step "replay captured ESP into node-b"
+if is_engine node-b; then replay_ms=3000; else replay_ms=10000; fi
+engine_stats node-b replay-before
+in_ns pod-b "$NETPROBE" udp-recv 4000 "$UDP_COUNT" "$replay_ms" > $SCRATCH/replay 2>&1 &
 replay_pid=$!
 wait_for $SCRATCH/replay listening || fail "replay receiver did not start"
 in_ns node-a "$NETPROBE" inject eth0 "$RESULTS/esp-a-to-b.pcap" > "$RESULTS/replay.inject.txt" 2>&1 || status=1
-wait "$replay_pid" || status=1
+if is_engine node-b; then wait "$replay_pid"; else wait "$replay_pid" || status=1; fi
 cp $SCRATCH/replay "$RESULTS/replay.recv.txt"
-
-# Frames the host encrypted with its reference ESP codec (runtime/esp, via runtime/baseline/esp.ts) from the same
-# Cilium key: xfrm must accept ESP it did not produce itself, the way it will the engine's.
-step "inject host-built ESP into node-b's xfrm"
-in_ns pod-b "$NETPROBE" udp-recv 4002 "$UDP_COUNT" 10000 > "$SCRATCH/reference" 2>&1 &
-reference_pid=$!
-wait_for "$SCRATCH/reference" listening || fail "reference receiver did not start"
-in_ns node-a "$NETPROBE" inject eth0 "$SCENARIO/reference-a-to-b.pcap" > "$RESULTS/reference.inject.txt" 2>&1 || status=1
-wait "$reference_pid" || status=1
-cp "$SCRATCH/reference" "$RESULTS/reference.recv.txt"
+engine_stats node-b replay-after
 
 # tcp SRC_POD DST_POD DST_IP PORT TAG
 tcp() {
@@ -81,13 +81,33 @@ tcp() {
   return 1
 }
 
+# node-a's SA counters around a transfer (out-SA for a->b, in-SA for b->a): its ESP packets give
+# the per-packet cost.
+sa_counters() {
+  if is_engine node-a; then
+    engine_stats node-a "$1"
+  else
+    $IP -n node-a -s xfrm state > "$RESULTS/$1.txt" 2>&1
+  fi
+}
 step "tcp a->b"
-# node-a's SA counters around the transfer: its ESP packets give the per-packet cost.
-$IP -n node-a -s xfrm state list src "$NODE_A_IP" dst "$NODE_B_IP" > "$RESULTS/tcp.a-to-b.sa-before.txt" 2>&1
+sa_counters tcp.a-to-b.sa-before
 tcp pod-a pod-b "$POD_B_IP" 5001 a-to-b || status=1
-$IP -n node-a -s xfrm state list src "$NODE_A_IP" dst "$NODE_B_IP" > "$RESULTS/tcp.a-to-b.sa-after.txt" 2>&1
+sa_counters tcp.a-to-b.sa-after
 step "tcp b->a"
+sa_counters tcp.b-to-a.sa-before
 tcp pod-b pod-a "$POD_A_IP" 5002 b-to-a || status=1
+sa_counters tcp.b-to-a.sa-after
+
+# Frames the host encrypted with its reference ESP codec (runtime/esp, via runtime/baseline/esp.ts)
+# from the same Cilium key: node-b must accept ESP it did not produce itself.
+step "inject host-built ESP into node-b"
+in_ns pod-b "$NETPROBE" udp-recv 4002 "$UDP_COUNT" 10000 > "$SCRATCH/reference" 2>&1 &
+reference_pid=$!
+wait_for "$SCRATCH/reference" listening || fail "reference receiver did not start"
+in_ns node-a "$NETPROBE" inject eth0 "$SCENARIO/reference-a-to-b.pcap" > "$RESULTS/reference.inject.txt" 2>&1 || status=1
+wait "$reference_pid" || status=1
+cp "$SCRATCH/reference" "$RESULTS/reference.recv.txt"
 
 xfrm_snapshot node-a pair
 xfrm_snapshot node-b pair
@@ -96,7 +116,8 @@ xfrm_snapshot node-b pair
 # be dropped by node-b's xfrm and show up in exactly the counters that check reads, so a broken
 # counter or a path that bypasses xfrm cannot pass unnoticed.
 step "negative control: ESP under a wrong key"
-in_ns pod-b "$NETPROBE" udp-recv 4003 "$NEGATIVE_COUNT" 3000 > "$SCRATCH/negative" 2>&1 &
+if is_engine node-b; then negative_ms=2000; else negative_ms=3000; fi
+in_ns pod-b "$NETPROBE" udp-recv 4003 "$NEGATIVE_COUNT" "$negative_ms" > "$SCRATCH/negative" 2>&1 &
 negative_pid=$!
 wait_for "$SCRATCH/negative" listening || fail "negative receiver did not start"
 in_ns node-a "$NETPROBE" inject eth0 "$SCENARIO/wrong-key-a-to-b.pcap" > "$RESULTS/negative.inject.txt" 2>&1 || status=1
