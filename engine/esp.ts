@@ -1,11 +1,13 @@
-// The ESP engine (issue 5), one DSL file: the maps, GHASH, and the programs `egress` (tc egress),
-// `ingress` (tc ingress) and `crypto_setup` (syscall, sleepable). One file because the compiler
-// resolves maps and functions of the compiled file only (engine/README.md, G1); engine/maps.ts
-// re-exports the layouts from here for userspace (runtime/keys).
+// The ESP engine (issue 5): the maps, the egress verdicts a policy returns (`encrypt`, `pass`,
+// `drop`), the default policy `egress` (tc egress, per node pair), `ingress` (tc ingress) and
+// `crypto_setup` (syscall, sleepable). A policy file (examples/policy-*.ts, API in
+// engine/policy.ts) defines its own `egress` and re-exports `ingress` and `crypto_setup`;
+// engine/maps.ts re-exports the layouts from here for userspace (runtime/keys).
 //
 // Egress, per packet (tunnel mode, RFC 4303 + RFC 4106 AES-GCM):
-//   1. policy: ipcache[dst] with keyIndex ≠ 0 says "encrypt to tunnelEndpoint"; the SA is
-//      encrypt_sa[{kind 2, node IP}]; none → drop (fail closed, audit NO_SA)
+//   1. policy: decides pass / drop / encrypt(key); the default: ipcache[dst] (LPM) with
+//      keyIndex ≠ 0 → key {kind 2, node IP}. encrypt: SA = encrypt_sa[key]; none → drop (fail
+//      closed, audit NO_SA)
 //   2. seq = fetch-add(sa.seq); past seqLimit → drop (SEQ_EXHAUSTED)
 //   3. change_tail to 14 + ctLen + ICV, trailer 1,2,3…,padLen,4 written after the inner packet
 //      (before adjust_room, so it works on any skb)
@@ -22,6 +24,12 @@
 //   0    14          34        38      42        50                 50+ctLen
 //   | eth | outer IPv4 | SPI     | seq   | IV      | E(inner ‖ trailer) | ICV |
 //
+// Transport mode (SA mode 2, RFC 4303 §3.1.1): the packet's own IPv4 header stays (protocol 50,
+// length, checksum; no options, no fragments), adjust_room(+16, NET) after it, and the L4 datagram
+// is encrypted, next header = its protocol. The ciphertext starts at 50 as in tunnel mode, so
+// every step above is shared; the few values that differ are selected arithmetically in `seal`.
+//   | eth | IPv4 (proto 50) | SPI | seq | IV | E(L4 ‖ trailer) | ICV |
+//
 // Ingress undoes it (see `ingress` and engine/README.md): SPI → replay check → ICV → padding →
 // window advance → strip → TC_ACT_OK; every drop counted in `audit` under its reason.
 
@@ -32,6 +40,7 @@ import {
   type u32,
   type u64,
   BPF_ADJ_ROOM_MAC,
+  BPF_ADJ_ROOM_NET,
   BPF_F_ADJ_ROOM_DECAP_L3_IPV4,
   BPF_F_ADJ_ROOM_FIXED_GSO,
   CryptoCtx,
@@ -50,6 +59,7 @@ import {
   cryptoCtxCreate,
   cryptoCtxRelease,
   cryptoEncrypt,
+  bpfSpinLock,
   dynptrFromMem,
   fetchAdd,
   hashMap,
@@ -57,14 +67,19 @@ import {
   kptr,
   kptrXchg,
   local,
+  lpmTrieMap,
   perCpuArrayMap,
+  pullData,
   redirect,
+  spinLock,
+  spinUnlock,
   struct,
   u8,
   u32 as U32,
   u64 as U64,
 } from '../compiler/dsl/index.ts';
 import { GhashState, GhashTable, ghashBlock } from './ghash.ts';
+import { completeL4Checksum } from './l4csum.ts';
 
 export { GhashState, GhashTable };
 
@@ -73,7 +88,9 @@ export { GhashState, GhashTable };
 
 export const IpcacheKey = struct({ prefixlen: U32, addr: be32 }, { name: 'ipcache_key' });
 export const IpcacheEntry = struct({ identity: U32, tunnelEndpoint: be32, keyIndex: u8 }, { name: 'ipcache_entry' });
-export const ipcache = hashMap({ key: IpcacheKey, value: IpcacheEntry, maxEntries: 65536 });
+/** Prefix → {security identity, tunnel endpoint (node IP), key index}: Cilium's cilium_ipcache.
+ *  A longest-prefix-match trie (userspace writes {prefixlen, addr}; lookups use /32). */
+export const ipcache = lpmTrieMap({ key: IpcacheKey, value: IpcacheEntry, maxEntries: 65536 });
 
 export const EncryptKey = struct({ kind: U32, selector: array(u8, 16) }, { name: 'encrypt_key' });
 export const ENCRYPT_KEY_NODE = 2;
@@ -124,6 +141,10 @@ export const IngressSa = struct(
     icvLength: u8,
     keyIndex: u8,
     esn: u8,
+    /** Guards top and window (G5): the check-and-advance of one seq is one critical section. */
+    lock: bpfSpinLock,
+    /** MODE_TRANSPORT: opens transport-mode ESP; anything else (MODE_TUNNEL, 0): tunnel only. */
+    mode: u8,
   },
   { name: 'ingress_sa' },
 );
@@ -168,9 +189,23 @@ export const AUDIT_BAD_PADDING = 9;
 export const AUDIT_TOO_BIG = 10;
 export const AUDIT_UNSUPPORTED = 11;
 export const AUDIT_CRYPTO_ERROR = 12;
+export const AUDIT_POLICY_DROP = 13;
 export const AUDIT_REASONS = 16;
 export const AuditCounter = struct({ packets: U64, bytes: U64 }, { name: 'audit_counter' });
 export const audit = perCpuArrayMap({ value: AuditCounter, maxEntries: AUDIT_REASONS });
+
+/** Per policy rule (index = the rule number the policy passes to encrypt/pass/drop), per verdict
+ *  (v[VERDICT_*]): packets and bytes. Bytes are the frame's length before encryption. */
+export const MAX_RULES = 64;
+export const VERDICT_ENCRYPTED = 0;
+export const VERDICT_PLAINTEXT = 1;
+export const VERDICT_DROPPED = 2;
+export const PolicyCounter = struct({ v: array(AuditCounter, 4) }, { name: 'policy_counter' });
+export const policy_audit = perCpuArrayMap({ value: PolicyCounter, maxEntries: MAX_RULES });
+/** The default policy's rules (engine/esp.ts `egress`, examples/policy-node-pair.ts). */
+export const RULE_DEFAULT_OTHER = 0;
+export const RULE_DEFAULT_CLEAR = 1;
+export const RULE_DEFAULT_NODE = 2;
 
 // =============================================================================================
 // GHASH (NIST SP 800-38D §6.4) per block: ghashBlock from engine/ghash.ts (Shoup 8-bit tables).
@@ -213,8 +248,8 @@ function ctrStep(i: u32, c: Infer<typeof CtrFill>): i32 {
 // =============================================================================================
 // Packet layouts
 
-const Eth = struct({ dst: array(u8, 6), src: array(u8, 6), proto: be16 }, { name: 'ethhdr' });
-const Ipv4 = struct(
+export const Eth = struct({ dst: array(u8, 6), src: array(u8, 6), proto: be16 }, { name: 'ethhdr' });
+export const Ipv4 = struct(
   { vihl: u8, tos: u8, totLen: be16, id: be16, frag: be16, ttl: u8, protocol: u8, check: be16, saddr: be32, daddr: be32 },
   { name: 'iphdr' },
 );
@@ -228,10 +263,11 @@ const Trailer = struct({ b: array(u8, 8) }, { name: 'esp_trailer' });
 const EspRaw = struct({ spi: U32, seq: U32, iv0: U32, iv1: U32 }, { name: 'esp_raw' });
 const IpWord0 = struct({ w: be16 }, { name: 'ip_word0' });
 
-const ETH_HLEN = 14;
-const ETH_P_IP = 0x0800;
+export const ETH_HLEN = 14;
+export const ETH_P_IP = 0x0800;
 const IPPROTO_IPIP = 4;
 const IPPROTO_ESP = 50;
+const IPPROTO_NONE = 59; // next header of a TFC dummy packet (RFC 4303 §2.6): discarded
 const ESP_OVERHEAD = 36; // outer IPv4 20 + SPI 4 + seq 4 + IV 8
 const CT_OFF = 50; // ETH_HLEN + ESP_OVERHEAD
 const IP_DF = 0x4000;
@@ -260,44 +296,110 @@ function ipv4Checksum(head: u32, src: u32, dst: u32): u32 {
   return ~sum & 0xffff;
 }
 
-// =============================================================================================
-// Egress
+/** `a` where the mask m is 0, `b` where it is all ones: a selection without a branch. */
+function pick(m: u32, a: u32, b: u32): u32 {
+  return (a ^ ((a ^ b) & m)) >>> 0;
+}
 
-/** @section tc/egress */
-export function egress(skb: TcContext): i32 {
-  const eth = skb.header(Eth, 0);
-  if (eth === null || eth.proto !== ETH_P_IP) {
-    count(AUDIT_PLAINTEXT, skb.len);
-    return TC_ACT_OK;
-  }
+// =============================================================================================
+// Egress: the policy API. A policy is a DSL file whose `egress` program decides, per packet, one
+// of three verdicts and returns it (examples/policy-*.ts, engine/policy.ts):
+//   pass(skb, rule)              plaintext, counted (audit PLAINTEXT, rule's "plaintext")
+//   drop(skb, rule)              dropped, counted (audit POLICY_DROP, rule's "dropped")
+//   encrypt(skb, key, rule)      ESP under encrypt_sa[key]: the key is any EncryptKey the policy
+//                                builds (kind + 16 selector bytes, keyWord); no SA → dropped and
+//                                counted (NO_SA: fail closed), never sent in clear
+// `rule` is the policy's own rule number (0 … MAX_RULES − 1): policy_audit[rule] counts packets
+// and bytes per verdict. `egress` below is the default policy, per node pair (as
+// examples/policy-node-pair.ts).
+
+type EncryptKeyView = Infer<typeof EncryptKey>;
+
+/** policy_audit[rule].v[verdict] += {1, bytes} (a rule out of range is not counted). */
+/** @noinline */
+function ruleCount(rule: u32, verdict: u32, bytes: u32): void {
+  const c = policy_audit.lookup(rule);
+  if (c === null) return;
+  const v = c.v[verdict & 3]!;
+  v.packets = v.packets + 1n;
+  v.bytes = v.bytes + BigInt(bytes);
+}
+
+/** Selector word `word` (0…3) of an encryption map key = `value`, big-endian (an IPv4 address
+ *  reads as it does on the wire; bytes 0…3 of a per-node key are the node's address). */
+export function keyWord(key: EncryptKeyView, word: u32, value: u32): void {
+  const o: u32 = (word & 3) * 4;
+  key.selector[o] = value >>> 24;
+  key.selector[o + 1] = (value >>> 16) & 0xff;
+  key.selector[o + 2] = (value >>> 8) & 0xff;
+  key.selector[o + 3] = value & 0xff;
+}
+
+/** Verdict: send in plaintext. */
+/** @inline */
+export function pass(skb: TcContext, rule: u32): i32 {
+  ruleCount(rule, VERDICT_PLAINTEXT, skb.len);
+  count(AUDIT_PLAINTEXT, skb.len);
+  return TC_ACT_OK;
+}
+
+/** Verdict: drop. */
+/** @inline */
+export function drop(skb: TcContext, rule: u32): i32 {
+  ruleCount(rule, VERDICT_DROPPED, skb.len);
+  count(AUDIT_POLICY_DROP, skb.len);
+  return TC_ACT_SHOT;
+}
+
+/** Verdict: drop a packet the policy cannot read (an IPv4 frame too short for its header). */
+/** @inline */
+export function malformed(skb: TcContext, rule: u32): i32 {
+  ruleCount(rule, VERDICT_DROPPED, skb.len);
+  count(AUDIT_MALFORMED, skb.len);
+  return TC_ACT_SHOT;
+}
+
+/** Verdict: encrypt under encrypt_sa[key] (ESP, AES-GCM, in the SA's tunnel or transport mode)
+ *  and send it to the SA's device; no usable SA → dropped and counted, never sent in clear. */
+/** @inline */
+export function encrypt(skb: TcContext, key: EncryptKeyView, rule: u32): i32 {
+  const len: u32 = skb.len;
+  const verdict: i32 = seal(skb, key);
+  ruleCount(rule, verdict === TC_ACT_SHOT ? VERDICT_DROPPED : VERDICT_ENCRYPTED, len);
+  return verdict;
+}
+
+/** The ESP transform of one IPv4 frame under encrypt_sa[key]: TC_ACT_SHOT (counted under its
+ *  audit reason), or the encrypted frame (TC_ACT_OK, or redirected to the SA's device). A .text
+ *  function: one copy however many times a policy calls encrypt, and one compile. */
+/** @noinline */
+function seal(skb: TcContext, key: EncryptKeyView): i32 {
+  // The policy said "encrypt": every exit is an encrypted packet or a counted drop.
+  // Finish a CHECKSUM_PARTIAL TCP/UDP checksum (engine/l4csum.ts): inside ESP nothing else will
+  // (xfrm calls skb_checksum_help at this point). First, because it pulls the datagram into the
+  // linear area, which invalidates packet views. Its code does not decide anything: a bad IPv4
+  // header is dropped below as MALFORMED, an L4 it cannot complete is sent as it came.
+  completeL4Checksum(skb);
   const ip = skb.header(Ipv4, ETH_HLEN);
   if (ip === null) {
     count(AUDIT_MALFORMED, skb.len);
     return TC_ACT_SHOT;
   }
-  const dst = local(IpcacheKey, { prefixlen: 32 });
-  dst.addr = ip.daddr;
-  const entry = ipcache.lookup(dst);
-  if (entry === null || entry.keyIndex === 0 || entry.tunnelEndpoint === 0) {
-    count(AUDIT_PLAINTEXT, skb.len);
-    return TC_ACT_OK;
-  }
-  // From here the policy says "encrypt": every exit is an encrypted packet or a counted drop.
-  const node: u32 = entry.tunnelEndpoint;
-  const key = local(EncryptKey, { kind: ENCRYPT_KEY_NODE });
-  key.selector[0] = node >>> 24;
-  key.selector[1] = (node >>> 16) & 0xff;
-  key.selector[2] = (node >>> 8) & 0xff;
-  key.selector[3] = node & 0xff;
   const sa = encrypt_sa.lookup(key);
   if (sa === null) {
     count(AUDIT_NO_SA, skb.len);
     return TC_ACT_SHOT;
   }
-  if (sa.mode !== MODE_TUNNEL || sa.esn !== 0 || sa.offload !== 0) {
+  const mode: u32 = sa.mode;
+  if ((mode !== MODE_TUNNEL && mode !== MODE_TRANSPORT) || sa.esn !== 0 || sa.offload !== 0) {
     count(AUDIT_UNSUPPORTED, skb.len);
     return TC_ACT_SHOT;
   }
+  // Tunnel and transport mode share every step; where they differ, a value is selected by
+  // arithmetic on `transport` (0 or 1) and its mask `tm` (0 or all ones), not by a second path:
+  // one walk for the verifier. Both put the ciphertext at CT_OFF (14 + 20 + 16).
+  const transport: u32 = (mode >>> 1) & 1;
+  const tm: u32 = (0 - transport) >>> 0;
   const keyIndex: u32 = sa.keyIndex;
   const slot = crypto_ctx.lookup(keyIndex);
   if (slot === null) {
@@ -314,22 +416,39 @@ export function egress(skb: TcContext): i32 {
     count(AUDIT_MALFORMED, skb.len);
     return TC_ACT_SHOT;
   }
+  // Transport mode keeps this IPv4 header: no options (adjust_room NET inserts after 20 bytes)
+  // and no fragments (RFC 4303 §3.3: transport ESP protects whole datagrams only).
+  if (transport !== 0 && (ip.vihl !== 0x45 || (ip.frag & 0x3fff) !== 0)) {
+    count(AUDIT_UNSUPPORTED, skb.len);
+    return TC_ACT_SHOT;
+  }
   const icvLength: u32 = sa.icvLength;
   if (icvLength !== 8 && icvLength !== 12 && icvLength !== 16) {
     count(AUDIT_UNSUPPORTED, skb.len);
     return TC_ACT_SHOT;
   }
-  if (totLen > 16 * (SCRATCH_BLOCKS - 1) - 6) {
+  // Encrypted: the whole IPv4 packet (tunnel) or what follows its 20-byte header (transport).
+  const skip: u32 = transport * 20;
+  if (totLen > 16 * (SCRATCH_BLOCKS - 1) - 6 + skip) {
     count(AUDIT_TOO_BIG, skb.len);
     return TC_ACT_SHOT;
   }
-  // totLen < 1515 now; the mask says so to the compiler (which does not narrow on conditions).
+  // totLen < 1535 now; the mask says so to the compiler (which does not narrow on conditions).
+  // The trailer goes right after the IPv4 packet in both modes (ETH_HLEN + inner).
   const inner: u32 = totLen & 0x7ff;
-  const pad: u32 = (6 - (inner & 3)) & 3;
-  const ctLen: u32 = inner + pad + 2;
+  const ptLen: u32 = (inner - skip) & 0x7ff;
+  const pad: u32 = (6 - (ptLen & 3)) & 3;
+  const ctLen: u32 = ptLen + pad + 2;
   const blocks: u32 = (ctLen + 15) >>> 4;
   const tos: u32 = ip.tos;
   const innerDf: u32 = ip.frag & IP_DF;
+  // Transport mode's header fields, kept (read now: the views die at change_tail).
+  const ipId: u32 = ip.id;
+  const ipFrag: u32 = ip.frag;
+  const ipTtl: u32 = ip.ttl;
+  const ipProto: u32 = ip.protocol;
+  const ipSrc: u32 = ip.saddr;
+  const ipDst: u32 = ip.daddr;
 
   // The sequence number: consumed here, never reused, even if a later step drops the packet.
   const seq: u64 = fetchAdd(sa, 'seq', 1n);
@@ -342,7 +461,7 @@ export function egress(skb: TcContext): i32 {
   const seqLo: u32 = Number(seq & 0xffffffffn);
 
   // Trailer first: change_tail refuses an skb that adjust_room has marked encapsulated.
-  if (changeTail(skb, ETH_HLEN + ctLen + icvLength) !== 0) {
+  if (changeTail(skb, ETH_HLEN + inner + pad + 2 + icvLength) !== 0) {
     count(AUDIT_TOO_BIG, totLen);
     return TC_ACT_SHOT;
   }
@@ -353,13 +472,16 @@ export function egress(skb: TcContext): i32 {
   }
   for (let k = 0; k < 3; k++) if (k < pad) tr.b[k] = k + 1;
   tr.b[pad] = pad;
-  tr.b[pad + 1] = IPPROTO_IPIP;
-  if (adjustRoom(skb, ESP_OVERHEAD, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) !== 0) {
+  tr.b[pad + 1] = pick(tm, IPPROTO_IPIP, ipProto); // next header: IPv4, or the L4 protocol
+  // Tunnel: +36 after Ethernet (MAC) for outer IPv4 ‖ SPI ‖ seq ‖ IV. Transport: +16 after the
+  // IPv4 header (NET, BPF_ADJ_ROOM_NET = 0 = BPF_ADJ_ROOM_MAC − 1) for SPI ‖ seq ‖ IV.
+  if (adjustRoom(skb, ESP_OVERHEAD - skip, BPF_ADJ_ROOM_MAC - transport, BPF_F_ADJ_ROOM_FIXED_GSO) !== 0) {
     count(AUDIT_TOO_BIG, totLen);
     return TC_ACT_SHOT;
   }
 
-  // Outer IPv4 (ECN per RFC 6040: CE → ECT(0)), ESP header, IV = be64(seq).
+  // Outer IPv4 (ECN per RFC 6040: CE → ECT(0)), ESP header, IV = be64(seq). Transport mode
+  // keeps the packet's own TOS, ID, flags, TTL and addresses; both: protocol 50, length, checksum.
   const outer = skb.header(Ipv4, ETH_HLEN);
   const esp = skb.header(EspHdr, ETH_HLEN + 20);
   if (outer === null || esp === null) {
@@ -367,13 +489,13 @@ export function egress(skb: TcContext): i32 {
     return TC_ACT_SHOT;
   }
   const ecn: u32 = tos & 3;
-  const outerTos: u32 = (tos & 0xfc) | (ecn === 3 ? 2 : ecn);
-  const df: u32 = sa.df === DF_SET ? IP_DF : sa.df === DF_CLEAR ? 0 : innerDf;
+  const outerTos: u32 = pick(tm, (tos & 0xfc) | (ecn === 3 ? 2 : ecn), tos) & 0xff;
+  const df: u32 = pick(tm, sa.df === DF_SET ? IP_DF : sa.df === DF_CLEAR ? 0 : innerDf, ipFrag) & 0xffff;
   const outerLen: u32 = 20 + 16 + ctLen + icvLength;
-  const id: u32 = seqLo & 0xffff;
-  const ttl: u32 = sa.ttl;
-  const src: u32 = sa.outerSrc;
-  const odst: u32 = sa.outerDst;
+  const id: u32 = pick(tm, seqLo & 0xffff, ipId) & 0xffff;
+  const ttl: u32 = pick(tm, sa.ttl, ipTtl) & 0xff;
+  const src: u32 = pick(tm, sa.outerSrc, ipSrc);
+  const odst: u32 = pick(tm, sa.outerDst, ipDst);
   outer.vihl = 0x45;
   outer.tos = outerTos;
   outer.totLen = outerLen;
@@ -402,7 +524,7 @@ export function egress(skb: TcContext): i32 {
     count(AUDIT_CRYPTO_ERROR, totLen);
     return TC_ACT_SHOT;
   }
-  if (cryptoEncrypt(aes, dynptrFromMem(s.ks), dynptrFromMem(s.ks), null) !== 0) {
+  if (cryptoEncrypt(aes, dynptrFromMem(s.ks, Math.min((blocks & 127) + 1, SCRATCH_BLOCKS) * 16), dynptrFromMem(s.ks, Math.min((blocks & 127) + 1, SCRATCH_BLOCKS) * 16), null) !== 0) {
     count(AUDIT_CRYPTO_ERROR, totLen);
     return TC_ACT_SHOT;
   }
@@ -507,6 +629,24 @@ export function egress(skb: TcContext): i32 {
   return TC_ACT_OK;
 }
 
+
+/** The default policy: per node pair (examples/policy-node-pair.ts). Traffic to an ipcache prefix
+ *  with a key index is encrypted under the SA of its tunnel endpoint; everything else is plaintext. */
+/** @section tc/egress */
+export function egress(skb: TcContext): i32 {
+  const eth = skb.header(Eth, 0);
+  if (eth === null || eth.proto !== ETH_P_IP) return pass(skb, RULE_DEFAULT_OTHER);
+  const ip = skb.header(Ipv4, ETH_HLEN);
+  if (ip === null) return malformed(skb, RULE_DEFAULT_OTHER);
+  const dst = local(IpcacheKey, { prefixlen: 32 });
+  dst.addr = ip.daddr;
+  const entry = ipcache.lookup(dst);
+  if (entry === null || entry.keyIndex === 0 || entry.tunnelEndpoint === 0) return pass(skb, RULE_DEFAULT_CLEAR);
+  const key = local(EncryptKey, { kind: ENCRYPT_KEY_NODE });
+  keyWord(key, 0, entry.tunnelEndpoint);
+  return encrypt(skb, key, RULE_DEFAULT_NODE);
+}
+
 // =============================================================================================
 // Ingress: anti-replay (RFC 4303 §3.4.3), window of REPLAY_WINDOW_BITS as a shift register:
 // `top` is the highest sequence number accepted (0: none yet), bit k of window (word k / 64,
@@ -576,14 +716,26 @@ export function ingress(skb: TcContext): i32 {
     count(AUDIT_PLAINTEXT, skb.len);
     return TC_ACT_OK;
   }
+  const first = skb.header(Ipv4, ETH_HLEN);
+  if (first === null) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
+  if (first.protocol !== IPPROTO_ESP) {
+    count(AUDIT_PLAINTEXT, skb.len);
+    return TC_ACT_OK;
+  }
+  // Nonlinear skbs: Linux xfrm (and GRO) leave the ESP payload and trailer in page fragments,
+  // which direct packet access cannot reach. Pull the whole frame linear (ESP only: plaintext
+  // superpackets stay as they are); packet views taken before are invalid after this.
+  if (pullData(skb, skb.len) !== 0) {
+    count(AUDIT_MALFORMED, skb.len);
+    return TC_ACT_SHOT;
+  }
   const ip = skb.header(Ipv4, ETH_HLEN);
   if (ip === null) {
     count(AUDIT_MALFORMED, skb.len);
     return TC_ACT_SHOT;
-  }
-  if (ip.protocol !== IPPROTO_ESP) {
-    count(AUDIT_PLAINTEXT, skb.len);
-    return TC_ACT_OK;
   }
   // ESP from here: every exit is a delivered inner packet or a counted drop.
   const totLen: u32 = ip.totLen;
@@ -628,7 +780,12 @@ export function ingress(skb: TcContext): i32 {
   const ctLen: u32 = (totLen - 36 - icvLength) & 0x7ff; // 4…1520
   const blocks: u32 = (ctLen + 15) >>> 4;
   const seq: u64 = BigInt(seqLo);
-  if (replayOk(sa, seq) === 0) {
+  // Early check (before any crypto work): under the lock too, so a window another CPU is shifting
+  // right now is never read half-shifted (a spurious REPLAY drop).
+  spinLock(sa, 'lock');
+  const maybeNew: u32 = replayOk(sa, seq);
+  spinUnlock(sa, 'lock');
+  if (maybeNew === 0) {
     fetchAdd(sa, 'replayDrops', 1n);
     count(AUDIT_REPLAY, skb.len);
     return TC_ACT_SHOT;
@@ -656,7 +813,9 @@ export function ingress(skb: TcContext): i32 {
     count(AUDIT_CRYPTO_ERROR, skb.len);
     return TC_ACT_SHOT;
   }
-  if (cryptoEncrypt(aes, dynptrFromMem(s.ks), dynptrFromMem(s.ks), null) !== 0) {
+  // Only the blocks filled: E(J0) and one per ciphertext block (G7), not the whole scratch.
+  const ksLen: u32 = Math.min((blocks & 127) + 1, SCRATCH_BLOCKS) * 16;
+  if (cryptoEncrypt(aes, dynptrFromMem(s.ks, ksLen), dynptrFromMem(s.ks, ksLen), null) !== 0) {
     count(AUDIT_CRYPTO_ERROR, skb.len);
     return TC_ACT_SHOT;
   }
@@ -782,13 +941,44 @@ export function ingress(skb: TcContext): i32 {
     count(AUDIT_BAD_PADDING, skb.len);
     return TC_ACT_SHOT;
   }
-  // The window moves now (re-checked: another CPU may have taken this seq meanwhile).
-  if (replayOk(sa, seq) === 0) {
+  // The window moves now: re-check and advance in ONE critical section (another CPU may have
+  // accepted this seq since the early check; only one of them may deliver it).
+  spinLock(sa, 'lock');
+  const fresh: u32 = replayOk(sa, seq);
+  if (fresh !== 0) replayAdvance(sa, seq);
+  spinUnlock(sa, 'lock');
+  if (fresh === 0) {
     fetchAdd(sa, 'replayDrops', 1n);
     count(AUDIT_REPLAY, skb.len);
     return TC_ACT_SHOT;
   }
-  replayAdvance(sa, seq);
+  if (sa.mode === MODE_TRANSPORT && nextHeader !== IPPROTO_NONE) {
+    // Transport mode (RFC 4303 §3.1.1): the payload is this datagram's own L4, of any protocol.
+    // Remove SPI ‖ seq ‖ IV after the header (NET) and the trailer ‖ ICV; the header gets
+    // protocol = next header and its length, the checksum updated (RFC 1624), not recomputed:
+    // the header is not authenticated, and one damaged in flight must still fail the IP stack.
+    const tlen: u32 = (20 + payloadLen) & 0x7ff;
+    if (adjustRoom(skb, -16, BPF_ADJ_ROOM_NET, BPF_F_ADJ_ROOM_DECAP_L3_IPV4) !== 0 || changeTail(skb, ETH_HLEN + tlen) !== 0) {
+      count(AUDIT_MALFORMED, skb.len);
+      return TC_ACT_SHOT;
+    }
+    const th = skb.header(Ipv4, ETH_HLEN);
+    const tw = skb.header(IpWord0, ETH_HLEN + 8); // TTL ‖ protocol
+    if (th === null || tw === null) return TC_ACT_SHOT;
+    const m4: u32 = tw.w;
+    const n4: u32 = ((m4 & 0xff00) | (nextHeader & 0xff)) >>> 0;
+    let tsum: u32 = (~th.check & 0xffff) + (~th.totLen & 0xffff) + tlen + (~m4 & 0xffff) + n4;
+    tsum = (tsum & 0xffff) + (tsum >>> 16);
+    tsum = (tsum & 0xffff) + (tsum >>> 16);
+    th.totLen = tlen;
+    tw.w = n4;
+    th.check = ~tsum & 0xffff;
+    fetchAdd(sa, 'packets', 1n);
+    fetchAdd(sa, 'bytes', BigInt(tlen));
+    count(AUDIT_DECRYPTED, tlen);
+    return TC_ACT_OK;
+  }
+  // Tunnel mode: IPv4 in IPv4 only (a tunnel SA drops transport packets here).
   if (nextHeader !== IPPROTO_IPIP) {
     count(AUDIT_UNSUPPORTED, skb.len);
     return TC_ACT_SHOT;

@@ -1,6 +1,8 @@
 // The engine's audit: what was encrypted, what passed in plaintext, and every drop by reason
-// (issue 5, "auditable"). Reads the per-CPU `audit` counters (index = reason, engine/maps.ts) and
-// the per-SA counters, from kernel maps or VM maps alike, and formats them for people or JSON.
+// (issue 5, "auditable"). Reads the per-CPU `audit` counters (index = reason, engine/maps.ts), the
+// per-rule counters of the policy (`policy_audit`, index = the rule number the policy passes to
+// encrypt/pass/drop) and the per-SA counters, from kernel maps or VM maps alike, and formats them
+// for people or JSON.
 
 import * as Engine from '../engine/maps.ts';
 
@@ -19,6 +21,7 @@ export const AUDIT_REASONS: ReadonlyArray<[number, string]> = [
   [Engine.AUDIT_TOO_BIG, 'dropped: too big'],
   [Engine.AUDIT_UNSUPPORTED, 'dropped: unsupported'],
   [Engine.AUDIT_CRYPTO_ERROR, 'dropped: crypto error'],
+  [Engine.AUDIT_POLICY_DROP, 'dropped: by policy'],
 ];
 
 /** What the audit needs of a map: keyed reads (kernel MapHandle, runtime/keys MapAccess, VmMap). */
@@ -52,6 +55,49 @@ export function readAudit(audit: CounterSource, stride = 16): AuditRow[] {
   });
 }
 
+/** One policy rule's counters: packets and bytes per verdict (bytes before encryption). */
+export interface RuleRow {
+  rule: number;
+  /** The rule's name where known (the policy's `const RULE_… = n`, see ruleNamesOf). */
+  name?: string;
+  encrypted: { packets: bigint; bytes: bigint };
+  plaintext: { packets: bigint; bytes: bigint };
+  dropped: { packets: bigint; bytes: bigint };
+}
+
+/**
+ * The policy_audit counters of every rule that counted a packet (value: 4 × {packets, bytes},
+ * index VERDICT_*; `stride` the per-CPU slot size userspace sees, a VM map holds one CPU).
+ */
+export function readPolicyAudit(policyAudit: CounterSource, stride = Engine.PolicyCounter.size, names: Record<number, string> = {}): RuleRow[] {
+  const rows: RuleRow[] = [];
+  for (let rule = 0; rule < Engine.MAX_RULES; rule++) {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(rule);
+    const value = policyAudit.lookup(key);
+    const sum = (verdict: number) => {
+      let packets = 0n;
+      let bytes = 0n;
+      for (let off = 0; value && off + Engine.PolicyCounter.size <= value.length; off += stride) {
+        packets += value.readBigUInt64LE(off + 16 * verdict);
+        bytes += value.readBigUInt64LE(off + 16 * verdict + 8);
+      }
+      return { packets, bytes };
+    };
+    const row: RuleRow = { rule, encrypted: sum(Engine.VERDICT_ENCRYPTED), plaintext: sum(Engine.VERDICT_PLAINTEXT), dropped: sum(Engine.VERDICT_DROPPED) };
+    if (names[rule] !== undefined) row.name = names[rule];
+    if (row.encrypted.packets || row.plaintext.packets || row.dropped.packets || row.name !== undefined) rows.push(row);
+  }
+  return rows;
+}
+
+/** Rule names from a policy's source: `const RULE_NODE = 2;` → { 2: 'NODE' } (for the table). */
+export function ruleNamesOf(source: string): Record<number, string> {
+  const names: Record<number, string> = {};
+  for (const m of source.matchAll(/^\s*(?:export\s+)?const\s+RULE_([A-Z0-9_]+)\s*=\s*(\d+)\s*;/gm)) names[Number(m[2])] = m[1]!.toLowerCase().replace(/_/g, ' ');
+  return names;
+}
+
 export interface SaCounters {
   direction: 'egress' | 'ingress';
   spi: number;
@@ -60,9 +106,15 @@ export interface SaCounters {
   bytes: bigint;
 }
 
-export function formatAudit(rows: AuditRow[], sas: SaCounters[]): string {
+export function formatAudit(rows: AuditRow[], sas: SaCounters[], rules?: RuleRow[]): string {
   const out = ['traffic by verdict', `  ${'verdict'.padEnd(32)}${'packets'.padStart(12)}${'bytes'.padStart(14)}`];
   for (const r of rows) out.push(`  ${r.reason.padEnd(32)}${String(r.packets).padStart(12)}${String(r.bytes).padStart(14)}`);
+  if (rules) {
+    out.push('', 'traffic by policy rule (packets / bytes)', `  ${'rule'.padEnd(24)}${'encrypted'.padStart(20)}${'plaintext'.padStart(20)}${'dropped'.padStart(20)}`);
+    if (rules.length === 0) out.push('  (no rule has counted a packet)');
+    const cell = (c: { packets: bigint; bytes: bigint }) => `${c.packets} / ${c.bytes}`.padStart(20);
+    for (const r of rules) out.push(`  ${`${r.rule}${r.name ? ` ${r.name}` : ''}`.padEnd(24)}${cell(r.encrypted)}${cell(r.plaintext)}${cell(r.dropped)}`);
+  }
   out.push('', 'security associations', `  ${'direction'.padEnd(10)}${'spi'.padStart(12)}  ${'peer'.padEnd(16)}${'packets'.padStart(12)}${'bytes'.padStart(14)}`);
   if (sas.length === 0) out.push('  (none installed)');
   for (const s of sas) {
@@ -71,10 +123,12 @@ export function formatAudit(rows: AuditRow[], sas: SaCounters[]): string {
   return out.join('\n');
 }
 
-export function auditJson(rows: AuditRow[], sas: SaCounters[]): object {
+export function auditJson(rows: AuditRow[], sas: SaCounters[], rules?: RuleRow[]): object {
   const n = (x: bigint) => (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString());
+  const c = (x: { packets: bigint; bytes: bigint }) => ({ packets: n(x.packets), bytes: n(x.bytes) });
   return {
     verdicts: rows.map((r) => ({ reason: r.reason, index: r.index, packets: n(r.packets), bytes: n(r.bytes) })),
+    ...(rules ? { rules: rules.map((r) => ({ rule: r.rule, ...(r.name ? { name: r.name } : {}), encrypted: c(r.encrypted), plaintext: c(r.plaintext), dropped: c(r.dropped) })) } : {}),
     securityAssociations: sas.map((s) => ({ ...s, packets: n(s.packets), bytes: n(s.bytes) })),
   };
 }

@@ -141,7 +141,7 @@ export async function engineBench(ctx: EngineBenchContext): Promise<EngineBenchR
       'engine: engine/esp.ts (egress + ingress, ecb(aes-generic) contexts), SAs derived per node pair from examples/keys/cilium-ipsec-keys',
       `egress/ingress: one BPF_PROG_TEST_RUN per packet (median of ${RUNS}): repeat would re-run egress on its own output;`,
       'ingress is fed the ESP packets egress produced, each once, so the replay window accepts every one',
-      'every packet encrypts the full 96-block scratch (the DSL dynptr has no length yet), so cost is flat in size',
+      'egress and ingress encrypt 16·(blocks+1) bytes of keystream per packet (dynptrFromMem with a length, G7), not the whole 96-block scratch',
     ],
   };
 }

@@ -2,7 +2,8 @@
 // object in the VM, or the kernel (real verifier, BPF_PROG_TEST_RUN). One world holds one SA pair
 // (encrypt_sa to NODE_IP, ingress_sa from OUTER_SRC to NODE_IP), its keys, GHASH table and the
 // crypto context, and keeps map state (sequence counter, replay window, audit) across packets.
-// Used by test/engine-esp.test.ts and test/engine-fuzz.test.ts.
+// Used by test/engine-esp.test.ts, test/engine-fuzz.test.ts and test/engine-transport.test.ts
+// (SaCase.mode: 'transport').
 
 import { pathToFileURL } from 'node:url';
 import type { CompileResult } from '../compiler/compile.ts';
@@ -28,18 +29,27 @@ export interface SaCase {
   seqLimit: bigint;
   df: number;
   ifindex: number;
+  /** Both SAs' mode; tunnel when not given. Transport also routes NODE_IP itself to the SA
+   *  (a second ipcache entry), so a frame OUTER_SRC → NODE_IP is encrypted by egress and opened
+   *  by the same world's ingress. */
+  mode?: 'tunnel' | 'transport';
 }
 
 export function engineMaps(c: SaCase): [string, Uint8Array, Uint8Array][] {
+  const transport = c.mode === 'transport';
+  const routes: [string, Uint8Array, Uint8Array][] = transport
+    ? [['ipcache', dsl.encode(E.IpcacheKey, { prefixlen: 32, addr: ipNum(NODE_IP) }), dsl.encode(E.IpcacheEntry, { identity: 43, tunnelEndpoint: ipNum(NODE_IP), keyIndex: 1 })]]
+    : [];
   return [
     ['ipcache', dsl.encode(E.IpcacheKey, { prefixlen: 32, addr: ipNum(POD_DST.join('.')) }), dsl.encode(E.IpcacheEntry, { identity: 42, tunnelEndpoint: ipNum(NODE_IP), keyIndex: 1 })],
+    ...routes,
     [
       'encrypt_sa',
       dsl.encode(E.EncryptKey, { kind: 2, selector: [10, 0, 0, 2] }),
       dsl.encode(E.EncryptSa, {
         seq: c.seq, seqLimit: c.seqLimit, packets: 0n, bytes: 0n, key: c.key, salt: c.salt, spi: c.spi,
         outerSrc: ipNum(OUTER_SRC), outerDst: ipNum(NODE_IP), ifindex: c.ifindex, keyLength: c.key.length, icvLength: 16,
-        mode: E.MODE_TUNNEL, offload: 0, keyIndex: 1, ttl: 64, df: c.df, esn: 0, dropped: 0n,
+        mode: transport ? E.MODE_TRANSPORT : E.MODE_TUNNEL, offload: 0, keyIndex: 1, ttl: 64, df: c.df, esn: 0, dropped: 0n,
       }),
     ],
     [
@@ -47,7 +57,7 @@ export function engineMaps(c: SaCase): [string, Uint8Array, Uint8Array][] {
       dsl.encode(E.IngressKey, { spi: c.spi, src: ipNum(OUTER_SRC), dst: ipNum(NODE_IP) }),
       dsl.encode(E.IngressSa, {
         top: 0n, window: [], packets: 0n, bytes: 0n, replayDrops: 0n, icvDrops: 0n, key: c.key, salt: c.salt,
-        keyLength: c.key.length, icvLength: 16, keyIndex: 1, esn: 0,
+        keyLength: c.key.length, icvLength: 16, keyIndex: 1, esn: 0, mode: transport ? E.MODE_TRANSPORT : E.MODE_TUNNEL,
       }),
     ],
     ['ghash_tables', dsl.encode(dsl.u32, 1), ghashTableBytes(ghashTableForKey(c.key))],
@@ -68,6 +78,7 @@ const setupArgs = (): Buffer => Buffer.from(dsl.encode(E.CryptoSetupArgs, { keyI
 /** The runtime/esp SA matching a case (the reference implementation). */
 export function referenceSa(c: SaCase): EspSa {
   const df = c.df === 1 ? 'set' : c.df === 2 ? 'clear' : 'copy';
+  if (c.mode === 'transport') return new EspSa({ spi: c.spi, key: c.key, salt: c.salt, icvLength: 16, mode: 'transport' });
   return new EspSa({ spi: c.spi, key: c.key, salt: c.salt, icvLength: 16, mode: 'tunnel', tunnel: { src: OUTER_SRC, dst: NODE_IP, ttl: 64, df } });
 }
 export const referenceSender = (c: SaCase): EspSender => {

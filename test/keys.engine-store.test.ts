@@ -110,7 +110,9 @@ describe('engine store: map bytes follow engine/maps.ts', () => {
     const [k] = [...vm.ingress_sa.keys()];
     expect(k.toString('hex')).toBe('00000009' + '0a000003' + '0a000001');
     const v = vm.ingress_sa.lookup(k)!;
-    expect(v.length).toBe(208);
+    expect(v.length).toBe(216); // 208 lock (bpf_spin_lock, G5): written as zero; 212 mode
+    expect(v.subarray(208, 212).every((b) => b === 0)).toBe(true);
+    expect([...v.subarray(212, 216)]).toEqual([1 /* tunnel */, 0, 0, 0]);
     expect(v.subarray(0, 136).every((b) => b === 0)).toBe(true); // top and the 1024-bit window
     expect(v.subarray(168, 184).equals(KEY.subarray(0, 16))).toBe(true);
     expect(v.subarray(184, 200).every((b) => b === 0)).toBe(true);
@@ -137,6 +139,8 @@ describe('engine store: map bytes follow engine/maps.ts', () => {
     await store.install(sa({ direction: 'egress', localNode: 'node-a', remoteNode: 'node-c' }));
     const v = vm.encrypt_sa.lookup([...vm.encrypt_sa.keys()][0])!;
     expect([v.readUInt32LE(80), v[86], v[89], v[90]]).toEqual([0, 2, 64, 0]);
+    await store.install(sa({ direction: 'ingress', localNode: 'node-a', remoteNode: 'node-c', spi: 11 }));
+    expect(vm.ingress_sa.lookup([...vm.ingress_sa.keys()][0])![212]).toBe(2); // the ingress SA opens transport ESP
   });
 });
 

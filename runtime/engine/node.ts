@@ -1,4 +1,5 @@
-// One node's engine: compile engine/esp.ts (once per process), load it through the loader, pin
+// One node's engine: compile engine/esp.ts or a policy file (examples/policy-*.ts, whose object
+// carries the engine's ingress and crypto_setup too; once per process), load it through the loader, pin
 // its maps 0600 under a 0700 directory, attach `egress`/`ingress` to the node's link device with
 // tcx, and hand out the SA store that fills the maps (runtime/keys). A new key slot gets its
 // bpf_crypto context through the sleepable `crypto_setup` program before any SA names it.
@@ -7,7 +8,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encode } from '../../compiler/dsl/index.ts';
 import * as Engine from '../../engine/maps.ts';
@@ -16,30 +17,43 @@ import { createKernelKeyMap, EngineSaStore, kernelMapAccess, SaMeta, SaMetaKey }
 import { objPin, type FD } from '../sys/index.ts';
 import type { NodeDirectory } from '../keys/nodes.ts';
 import { attachTc, configureDevice, loadObject, unload, type BpfObject } from '../loader/index.ts';
+import type { ObjectSpec } from '../../compiler/elf/spec.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const ENGINE_SOURCE = join(ROOT, 'engine/esp.ts');
 export const ENGINE_OBJECT = join(ROOT, 'bpf-out/engine.o');
 
-let compiled: Promise<string> | undefined;
+const compiled = new Map<string, Promise<string>>();
 
-/** Compile the engine into bpf-out/engine.o (once per process); the path of the object. */
-export function buildEngine(): Promise<string> {
-  compiled ??= (async () => {
-    const { compileFile, formatDiagnostic } = await import('../../compiler/compile.ts');
-    // A repository-relative path keeps file names in line info the same on every machine.
-    const r = compileFile(relative(process.cwd(), ENGINE_SOURCE) || ENGINE_SOURCE, { elf: true });
-    if (r.failed || !r.elf) throw new Error(`engine/esp.ts does not compile:\n${r.diagnostics.map(formatDiagnostic).join('\n')}`);
-    mkdirSync(dirname(ENGINE_OBJECT), { recursive: true });
-    writeFileSync(ENGINE_OBJECT, new Uint8Array(r.elf.buffer, r.elf.byteOffset, r.elf.length));
-    return ENGINE_OBJECT;
-  })();
-  return compiled;
+/** The object a source compiles to: bpf-out/engine.o for engine/esp.ts, bpf-out/<name>.o for a
+ *  policy file (examples/policy-*.ts: its egress, the engine's ingress and crypto_setup). */
+export const engineObjectOf = (source: string): string => (resolve(source) === ENGINE_SOURCE ? ENGINE_OBJECT : join(ROOT, 'bpf-out', `${basename(source).replace(/\.ts$/, '')}.o`));
+
+/** Compile the engine, or a policy file, into bpf-out/ (once per process and source); the path
+ *  of the object. */
+export function buildEngine(source: string = ENGINE_SOURCE): Promise<string> {
+  const path = resolve(source);
+  let p = compiled.get(path);
+  if (!p) {
+    p = (async () => {
+      const { compileFile, formatDiagnostic } = await import('../../compiler/compile.ts');
+      // A repository-relative path keeps file names in line info the same on every machine.
+      const r = compileFile(relative(process.cwd(), path) || path, { elf: true });
+      if (r.failed || !r.elf) throw new Error(`${relative(ROOT, path)} does not compile:\n${r.diagnostics.map(formatDiagnostic).join('\n')}`);
+      const object = engineObjectOf(path);
+      mkdirSync(dirname(object), { recursive: true });
+      writeFileSync(object, new Uint8Array(r.elf.buffer, r.elf.byteOffset, r.elf.length));
+      return object;
+    })();
+    compiled.set(path, p);
+  }
+  return p;
 }
 
 export interface IpcacheRoute {
-  /** Destination address (/32) the policy matches. */
+  /** Destination prefix the policy matches: its address, and its length (default 32). */
   addr: string;
+  prefixlen?: number;
   identity: number;
   /** Node IP the traffic tunnels to. */
   tunnelEndpoint: string;
@@ -60,6 +74,11 @@ export interface EngineNodeOptions {
   gso?: boolean;
   /** false: load and fill the maps but attach nothing (benchmarks drive the programs by test run). */
   attach?: boolean;
+  /** A compiled engine (object path, or a parsed spec, e.g. with larger maps) instead of building
+   *  engine/esp.ts: where the compiler cannot run (the xfrm baseline's guest). */
+  object?: string | ObjectSpec;
+  /** A policy file (examples/policy-*.ts) compiled as the engine instead of engine/esp.ts. */
+  policy?: string;
 }
 
 function gsoMaxSegs(netns: string, dev: string): number {
@@ -99,7 +118,7 @@ export class EngineNode {
 
   /** Load, pin (0600) and attach the engine on one node. */
   static async start(o: EngineNodeOptions): Promise<EngineNode> {
-    const path = await buildEngine();
+    const path = o.object ?? (await buildEngine(o.policy));
     mkdirSync(o.pinDir, { recursive: true, mode: 0o700 });
     chmodSync(o.pinDir, 0o700);
     const object = loadObject(path, { pinDir: o.pinDir });
@@ -124,9 +143,10 @@ export class EngineNode {
     }
   }
 
-  /** Policy: traffic to `addr` is encrypted towards `tunnelEndpoint`. */
+  /** ipcache: `addr`/`prefixlen` (longest prefix match) has this identity, tunnel endpoint and
+   *  key index (non-zero: the per-node-pair policies encrypt traffic to it). */
   route(r: IpcacheRoute): void {
-    const key = Buffer.from(encode(Engine.IpcacheKey, { prefixlen: 32, addr: ipv4(r.addr) }));
+    const key = Buffer.from(encode(Engine.IpcacheKey, { prefixlen: r.prefixlen ?? 32, addr: ipv4(r.addr) }));
     const value = Buffer.from(encode(Engine.IpcacheEntry, { identity: r.identity, tunnelEndpoint: ipv4(r.tunnelEndpoint), keyIndex: r.keyIndex }));
     this.object.map('ipcache').update(key, value);
   }
