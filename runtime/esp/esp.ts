@@ -36,8 +36,12 @@
 //   code agree; unique per SA for 65536 packets, which RFC 6864 asks for non-atomic datagrams).
 // - Tunnel decap: inner packet trimmed to its own total length (drops TFC padding); outer CE
 //   marks an ECN-capable inner packet CE (Linux: ipip_ecn_decapsulate).
-// - Transport mode: the IPv4 header, options included, stays; protocol becomes 50 and is restored
-//   from Next Header on decap. Fragments are refused: transport ESP covers whole datagrams only.
+// - Transport mode: the IPv4 header, options included, stays (TOS, ID, flags, TTL, addresses);
+//   protocol becomes 50 and is restored from Next Header on decap, any Next Header (4 included:
+//   IP-in-IP over a transport SA is delivered as protocol 4). Decap updates the header checksum
+//   incrementally (RFC 1624) rather than recomputing it: the header is not authenticated, and a
+//   header damaged in flight must still fail the IP stack's check. Fragments are refused:
+//   transport ESP covers whole datagrams only.
 // - Ethernet: the 14-byte header passes through untouched (the redirect rewrites MACs); bytes past
 //   the IPv4 total length (Ethernet minimum-size padding) are not part of the packet.
 // - Order on decap: SPI → replay check → ICV (constant time) → padding → window advance. The
@@ -309,6 +313,19 @@ function setChecksum(header: Uint8Array): void {
   header[11] = c & 0xff;
 }
 
+/** Sets the 16-bit word at `offset` of an IPv4 header and updates its checksum incrementally,
+ *  HC' = ~(~HC + ~m + m') (RFC 1624 eqn. 3): a checksum that was wrong stays wrong. */
+function updateWord(header: Uint8Array, offset: number, value: number): void {
+  const m = (header[offset] << 8) | header[offset + 1];
+  let sum = (~((header[10] << 8) | header[11]) & 0xffff) + (~m & 0xffff) + (value & 0xffff);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
+  header[offset] = (value >> 8) & 0xff;
+  header[offset + 1] = value & 0xff;
+  header[10] = c >> 8;
+  header[11] = c & 0xff;
+}
+
 interface Ipv4 {
   /** The IPv4 packet: from the header to its total length (frame padding excluded). */
   packet: Uint8Array;
@@ -449,12 +466,12 @@ export function espDecapFrame(receiver: EspReceiver, frame: Uint8Array): EspResu
     return { ok: true, frame: withEthernet(frame, packet), seq: opened.seq };
   }
 
+  // Transport: the header was not authenticated, so its checksum is updated, not recomputed
+  // (RFC 1624): a header damaged in flight stays damaged and the IP stack still drops it.
   const header = ip.packet.slice(0, ip.headerLength);
   const total = header.length + opened.payload.length;
-  header[2] = total >> 8;
-  header[3] = total & 0xff;
-  header[9] = opened.nextHeader;
-  setChecksum(header);
+  updateWord(header, 2, total);
+  updateWord(header, 8, (header[8] << 8) | opened.nextHeader);
   const out = new Uint8Array(ETH_HLEN + total);
   out.set(frame.subarray(0, ETH_HLEN), 0);
   out.set(header, ETH_HLEN);

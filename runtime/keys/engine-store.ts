@@ -479,7 +479,8 @@ export class EngineSaStore implements SaStore {
       );
     } else {
       // Window, top and counters zero: a fresh SA has seen no sequence number yet.
-      value = toBuffer(encode(IngressSa, { ...common, top: 0n, window: [], packets: 0n, bytes: 0n, replayDrops: 0n, icvDrops: 0n }));
+      // mode: what the SA opens (tunnel: next header 4 only; transport: the datagram's own L4).
+      value = toBuffer(encode(IngressSa, { ...common, top: 0n, window: [], packets: 0n, bytes: 0n, replayDrops: 0n, icvDrops: 0n, mode: MODES[this.#outer.mode] }));
     }
     key.fill(0);
 
