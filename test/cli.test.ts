@@ -76,6 +76,15 @@ describe('ebpf-ts CLI', () => {
     expect(r.stdout).toContain('the link between the nodes carried only ESP');
     expect(readFileSync(`${pcap}.esp_sa`, 'utf8').trim().split('\n')).toHaveLength(3);
   });
+
+  it('demo --policy refuses a policy whose SA keys the demo cannot install, before compiling anything', () => {
+    const r = cli(['demo', '--vm-only', '--policy', 'examples/policy-subnet.ts']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^ebpf-ts: error: --policy examples\/policy-subnet\.ts: the demo installs per-node-pair SAs/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(cli(['demo', '--policy', 'examples/nope.ts']).stderr).toContain('--policy: no such file examples/nope.ts');
+  });
 });
 
 describeWith(all(kernelBpf(), hasTool('ip'), hasTool('ping')), 'ebpf-ts demo in the kernel', () => {

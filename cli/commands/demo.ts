@@ -6,7 +6,7 @@
 // between two nodes (runtime/demo/engine-demo.ts), or, without root/BPF, the same topology in the
 // userspace VM (runtime/demo/vm-engine-demo.ts).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -39,6 +39,7 @@ export function register(program: Command): void {
 }
 
 async function demo(opts: { vmOnly?: boolean; pcap?: string; tcpMb: string; policy?: string }): Promise<void> {
+  if (opts.policy) checkDemoPolicy(opts.policy);
   const { compileFile, formatDiagnostic } = await import('../../compiler/compile.ts');
   step(`compile ${rel(EXAMPLE)}`);
   const t0 = performance.now();
@@ -211,3 +212,21 @@ function printCounters(title: string, rows: Row[]): void {
 const rel = (p: string): string => p.replace(`${ROOT}/`, '');
 const step = (s: string): void => console.log(`\n==> ${s}`);
 const say = (s: string): void => console.log(s);
+
+/**
+ * The demo routes each node's pod prefix through the ipcache and installs per-node-pair SAs
+ * ({kind NODE, node IP}) from the Cilium key file: a policy keyed otherwise would only show
+ * fail-closed drops. Say so before compiling anything.
+ */
+function checkDemoPolicy(file: string): void {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new UsageError(`--policy: no such file ${file}`, 1);
+  const source = readFileSync(path, 'utf8');
+  if (!/\bipcache\b/.test(source) || !/\bENCRYPT_KEY_NODE\b/.test(source)) {
+    throw new UsageError(
+      `--policy ${file}: the demo installs per-node-pair SAs (encrypt_sa {kind ENCRYPT_KEY_NODE, node IP}) and routes pods through the ipcache; ` +
+        'this policy chooses other SA keys (e.g. examples/policy-subnet.ts, policy-identity.ts: their tests are test/engine-policy.test.ts)',
+      1,
+    );
+  }
+}
