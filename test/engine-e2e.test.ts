@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { runEngineDemo, type EngineDemoResult } from '../runtime/demo/engine-demo.ts';
 import { readPcap } from '../runtime/demo/pcap.ts';
+import { internetChecksum, l4Checksum } from '../runtime/demo/frames.ts';
+import { EspSa, espOpen } from '../runtime/esp/esp.ts';
 import { all, describeWith, hasTool, kernelAtLeast, kernelBpf } from './support/env.ts';
 import { hasScapy, scapyBatch } from './support/scapy.ts';
 
@@ -35,6 +37,45 @@ describeWith(all(kernelBpf(), kernelAtLeast(6, 10, 'bpf_crypto kfuncs'), hasTool
       expect(noSa.packets).toBe(0n);
       expect(rows.find((r) => r.reason === 'encrypted')!.packets).toBeGreaterThan(0n);
     }
+  });
+
+  it('every captured ESP frame opens, and every inner IPv4/TCP/UDP checksum verifies (node-local CHECKSUM_PARTIAL traffic completed before encryption)', () => {
+    const sas = new Map<string, EspSa>();
+    for (const line of readFileSync(`${pcap}.esp_sa`, 'utf8').split('\n')) {
+      const f = /^"IPv4","([\d.]+)","([\d.]+)","0x([0-9a-f]+)","AES-GCM with 16 octet ICV \[RFC4106\]","0x([0-9a-f]+)","NULL",""$/.exec(line);
+      if (!f) continue;
+      const keySalt = Buffer.from(f[4]!, 'hex');
+      sas.set(`${f[1]}>${f[2]}`, new EspSa({ spi: parseInt(f[3]!, 16), key: keySalt.subarray(0, keySalt.length - 4), salt: keySalt.subarray(keySalt.length - 4), mode: 'tunnel' }));
+    }
+    const dotted = (b: Uint8Array) => [...b].join('.');
+    const counts = { frames: 0, tcp: 0, udp: 0, other: 0, badL4: 0, badIp: 0, notOpened: 0 };
+    for (const f of readPcap(readFileSync(pcap)).frames) {
+      if (f.data.readUInt16BE(12) !== 0x0800 || f.data[23] !== 50) continue;
+      counts.frames++;
+      const outer = f.data.subarray(14);
+      const sa = sas.get(`${dotted(outer.subarray(12, 16))}>${dotted(outer.subarray(16, 20))}`);
+      const opened = sa ? espOpen(sa, outer.subarray(20, outer.readUInt16BE(2))) : undefined;
+      if (!opened?.ok || opened.nextHeader !== 4) {
+        counts.notOpened++;
+        continue;
+      }
+      const inner = Buffer.from(opened.payload.subarray(0, Buffer.from(opened.payload).readUInt16BE(2)));
+      const ihl = (inner[0]! & 15) * 4;
+      if (internetChecksum(inner.subarray(0, ihl)) !== 0) counts.badIp++;
+      const proto = inner[9]!;
+      if (proto !== 6 && proto !== 17) {
+        counts.other++;
+        continue;
+      }
+      const segment = inner.subarray(ihl);
+      if (proto === 17 && segment.readUInt16BE(6) === 0) continue; // no UDP checksum
+      counts[proto === 6 ? 'tcp' : 'udp']++;
+      if (l4Checksum(dotted(inner.subarray(12, 16)), dotted(inner.subarray(16, 20)), proto, segment) !== 0) counts.badL4++;
+    }
+    expect(counts.frames).toBeGreaterThan(30_000);
+    expect(counts.tcp).toBeGreaterThan(30_000);
+    expect(counts.udp).toBeGreaterThan(0);
+    expect({ notOpened: counts.notOpened, badIp: counts.badIp, badL4: counts.badL4 }).toEqual({ notOpened: 0, badIp: 0, badL4: 0 });
   });
 
   const scapy = hasScapy();
