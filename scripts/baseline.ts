@@ -25,7 +25,6 @@ import { compileEngine } from '../runtime/baseline/engine-bundle.ts';
 import {
   ENGINE_PAIR,
   ENGINE_XFRM,
-  linearizeForXfrm,
   runEngineScale,
   runPair,
   runScale,
@@ -200,7 +199,6 @@ async function main(): Promise<number> {
     scaleMissing: args.skipScale ? 'skipped (--skip-scale)' : undefined,
     engineScale: engineScale.value,
     engineScaleMissing: engineScale.missing,
-    linearized: s2.value !== undefined && linearizeForXfrm(),
     wallSeconds: (Date.now() - started) / 1000,
   });
   mkdirSync(args.out, { recursive: true });

@@ -19,7 +19,7 @@ import { EngineNode } from '../engine/node.ts';
 import { ENCRYPT_KEY_KIND_NODE } from '../keys/engine-store.ts';
 import { NodeDirectory, ipv4ToNumber } from '../keys/nodes.ts';
 import { AEAD_GCM, Secret, type IcvBits } from '../keys/sa.ts';
-import { attachTc, loadObject, openPinnedMap, type MapHandle } from '../loader/index.ts';
+import { loadObject, openPinnedMap, type MapHandle } from '../loader/index.ts';
 
 export interface GuestEngineConfig {
   /** Node name = its network namespace in the guest. */
