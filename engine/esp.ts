@@ -8,7 +8,7 @@
 //   1. policy: decides pass / drop / encrypt(key); the default: ipcache[dst] (LPM) with
 //      keyIndex ≠ 0 → key {kind 2, node IP}. encrypt: SA = encrypt_sa[key]; none → drop (fail
 //      closed, audit NO_SA)
-//   2. seq = fetch-add(sa.seq); past seqLimit → drop (SEQ_EXHAUSTED)
+//   2. seq = fetch-add(sa.seq); past seqLimit, or ≥ 2³² (≥ 2⁶³ with ESN) → drop (SEQ_EXHAUSTED)
 //   3. change_tail to 14 + ctLen + ICV, trailer 1,2,3…,padLen,4 written after the inner packet
 //      (before adjust_room, so it works on any skb)
 //   4. adjust_room(+36, MAC, FIXED_GSO): room for outer IPv4 ‖ SPI ‖ seq ‖ IV. No ENCAP flag:
@@ -19,7 +19,8 @@
 //      ecb(aes) call
 //   6. payload ⊕= keystream in place (8-byte loads/stores), ciphertext lanes into the scratch;
 //      the partial last block after the loop (engine/README.md: why, for the verifier)
-//   7. GHASH(AAD, C, lengths) in a bpf_loop, ICV = E(J0) ⊕ GHASH, redirect
+//   7. GHASH(AAD, C, lengths) in a bpf_loop, ICV = E(J0) ⊕ GHASH, redirect. AAD = SPI ‖ seq_lo,
+//      or with ESN (sa.esn 1, RFC 4106 §5) SPI ‖ seq_hi ‖ seq_lo; the header carries seq_lo
 //
 //   0    14          34        38      42        50                 50+ctLen
 //   | eth | outer IPv4 | SPI     | seq   | IV      | E(inner ‖ trailer) | ICV |
@@ -391,7 +392,7 @@ function seal(skb: TcContext, key: EncryptKeyView): i32 {
     return TC_ACT_SHOT;
   }
   const mode: u32 = sa.mode;
-  if ((mode !== MODE_TUNNEL && mode !== MODE_TRANSPORT) || sa.esn !== 0 || sa.offload !== 0) {
+  if ((mode !== MODE_TUNNEL && mode !== MODE_TRANSPORT) || sa.esn > 1 || sa.offload !== 0) {
     count(AUDIT_UNSUPPORTED, skb.len);
     return TC_ACT_SHOT;
   }
@@ -451,8 +452,12 @@ function seal(skb: TcContext, key: EncryptKeyView): i32 {
   const ipDst: u32 = ip.daddr;
 
   // The sequence number: consumed here, never reused, even if a later step drops the packet.
+  // Up to seqLimit, and below 2³² without ESN, below 2⁶³ with ESN (RFC 4303 §2.2.1): every drop
+  // here advances the counter too, so a limit near 2⁶⁴ would let it wrap to numbers already sent
+  // (1, 2, … again: nonce reuse); under 2⁶³ that takes 2⁶³ drops. One shift: 32 + 31·esn.
+  const esn: u32 = sa.esn & 1;
   const seq: u64 = fetchAdd(sa, 'seq', 1n);
-  if (seq === 0n || seq > sa.seqLimit) {
+  if (seq === 0n || seq > sa.seqLimit || seq >> BigInt(32 + 31 * esn) !== 0n) {
     fetchAdd(sa, 'dropped', 1n);
     count(AUDIT_SEQ_EXHAUSTED, skb.len);
     return TC_ACT_SHOT;
@@ -587,9 +592,11 @@ function seal(skb: TcContext, key: EncryptKeyView): i32 {
   const walk = local(GhashWalk, { keyIndex: 0 });
   walk.keyIndex = keyIndex;
   walk.blocks = blocks & 127;
-  walk.aadHi = (BigInt(spi) << 32n) | BigInt(seqLo);
-  walk.aadLo = 0n;
-  walk.lenHi = 64n;
+  // AAD: SPI ‖ seq (64 bits), or with ESN SPI ‖ seq_hi ‖ seq_lo (96 bits, RFC 4106 §5),
+  // selected by the 0/1 factor esn.
+  walk.aadHi = (BigInt(spi) << 32n) | (BigInt(seqLo) * BigInt(1 - esn)) | BigInt(seqHi); // seqHi = 0 without ESN
+  walk.aadLo = (BigInt(seqLo) << 32n) * BigInt(esn);
+  walk.lenHi = 64n + 32n * BigInt(esn);
   walk.lenLo = BigInt(ctLen) * 8n;
   const walked = bpfLoop((blocks & 127) + 2, ghashStep, walk);
   if (walked !== (blocks & 127) + 2) {
@@ -764,7 +771,7 @@ export function ingress(skb: TcContext): i32 {
     return TC_ACT_SHOT;
   }
   const icvLength: u32 = sa.icvLength;
-  if (sa.esn !== 0 || (icvLength !== 8 && icvLength !== 12 && icvLength !== 16)) {
+  if (sa.esn > 1 || (icvLength !== 8 && icvLength !== 12 && icvLength !== 16)) {
     count(AUDIT_UNSUPPORTED, skb.len);
     return TC_ACT_SHOT;
   }
@@ -779,10 +786,24 @@ export function ingress(skb: TcContext): i32 {
   }
   const ctLen: u32 = (totLen - 36 - icvLength) & 0x7ff; // 4…1520
   const blocks: u32 = (ctLen + 15) >>> 4;
-  const seq: u64 = BigInt(seqLo);
+  const esn: u32 = sa.esn & 1;
   // Early check (before any crypto work): under the lock too, so a window another CPU is shifting
   // right now is never read half-shifted (a spurious REPLAY drop).
   spinLock(sa, 'lock');
+  // ESN: seq_hi inferred from top = Th ‖ Tl and W = 1024 (RFC 4303 Appendix A2.2, as
+  // runtime/esp/replay.ts inferSeqHi), branch-free: ge = Seql ≥ Tl − W + 1 (mod 2³²);
+  // Tl ≥ W − 1: Th + 1 − ge, else Th − (ge and Th > 0). Without ESN seq_hi is 0.
+  const top: u64 = sa.top;
+  const th: u32 = Number(top >> 32n);
+  const tl: u32 = Number(top & 0xffffffffn);
+  const bottom: u32 = (tl - (REPLAY_WINDOW_BITS - 1)) >>> 0;
+  const ge: u32 = Number(BigInt.asUintN(64, BigInt(seqLo) - BigInt(bottom)) >> 63n) ^ 1;
+  const caseA: u32 = Number(BigInt.asUintN(64, BigInt(tl) - BigInt(REPLAY_WINDOW_BITS - 1)) >> 63n) ^ 1;
+  const thPos: u32 = Number(BigInt.asUintN(64, 0n - BigInt(th)) >> 63n);
+  const hiA: u64 = BigInt.asUintN(64, BigInt(th) + 1n - BigInt(ge)) & 0xffffffffn;
+  const hiB: u64 = BigInt.asUintN(64, BigInt(th) - BigInt(ge & thPos));
+  const seqHi64: u64 = ((BigInt(caseA) * hiA) | (BigInt(1 - caseA) * hiB)) * BigInt(esn);
+  const seq: u64 = BigInt.asUintN(64, seqHi64 << 32n) | BigInt(seqLo);
   const maybeNew: u32 = replayOk(sa, seq);
   spinUnlock(sa, 'lock');
   if (maybeNew === 0) {
@@ -889,9 +910,10 @@ export function ingress(skb: TcContext): i32 {
   const walk = local(GhashWalk, { keyIndex: 0 });
   walk.keyIndex = keyIndex;
   walk.blocks = blocks & 127;
-  walk.aadHi = (BigInt(spi) << 32n) | BigInt(seqLo);
-  walk.aadLo = 0n;
-  walk.lenHi = 64n;
+  // AAD as egress: SPI ‖ seq_lo, or SPI ‖ seq_hi ‖ seq_lo with ESN.
+  walk.aadHi = (BigInt(spi) << 32n) | (BigInt(seqLo) * BigInt(1 - esn)) | seqHi64; // seqHi64 = 0 without ESN
+  walk.aadLo = (BigInt(seqLo) << 32n) * BigInt(esn);
+  walk.lenHi = 64n + 32n * BigInt(esn);
   walk.lenLo = BigInt(ctLen) * 8n;
   const walked = bpfLoop((blocks & 127) + 2, ghashStep, walk);
   if (walked !== (blocks & 127) + 2) {

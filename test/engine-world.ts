@@ -33,6 +33,10 @@ export interface SaCase {
    *  (a second ipcache entry), so a frame OUTER_SRC → NODE_IP is encrypted by egress and opened
    *  by the same world's ingress. */
   mode?: 'tunnel' | 'transport';
+  /** Extended sequence numbers on both SAs (RFC 4303 §2.2.1); off when not given. */
+  esn?: boolean;
+  /** ingress_sa's replay top at the start (0 when not given). */
+  top?: bigint;
 }
 
 export function engineMaps(c: SaCase): [string, Uint8Array, Uint8Array][] {
@@ -49,15 +53,15 @@ export function engineMaps(c: SaCase): [string, Uint8Array, Uint8Array][] {
       dsl.encode(E.EncryptSa, {
         seq: c.seq, seqLimit: c.seqLimit, packets: 0n, bytes: 0n, key: c.key, salt: c.salt, spi: c.spi,
         outerSrc: ipNum(OUTER_SRC), outerDst: ipNum(NODE_IP), ifindex: c.ifindex, keyLength: c.key.length, icvLength: 16,
-        mode: transport ? E.MODE_TRANSPORT : E.MODE_TUNNEL, offload: 0, keyIndex: 1, ttl: 64, df: c.df, esn: 0, dropped: 0n,
+        mode: transport ? E.MODE_TRANSPORT : E.MODE_TUNNEL, offload: 0, keyIndex: 1, ttl: 64, df: c.df, esn: c.esn ? 1 : 0, dropped: 0n,
       }),
     ],
     [
       'ingress_sa',
       dsl.encode(E.IngressKey, { spi: c.spi, src: ipNum(OUTER_SRC), dst: ipNum(NODE_IP) }),
       dsl.encode(E.IngressSa, {
-        top: 0n, window: [], packets: 0n, bytes: 0n, replayDrops: 0n, icvDrops: 0n, key: c.key, salt: c.salt,
-        keyLength: c.key.length, icvLength: 16, keyIndex: 1, esn: 0, mode: transport ? E.MODE_TRANSPORT : E.MODE_TUNNEL,
+        top: c.top ?? 0n, window: [], packets: 0n, bytes: 0n, replayDrops: 0n, icvDrops: 0n, key: c.key, salt: c.salt,
+        keyLength: c.key.length, icvLength: 16, keyIndex: 1, esn: c.esn ? 1 : 0, mode: transport ? E.MODE_TRANSPORT : E.MODE_TUNNEL,
       }),
     ],
     ['ghash_tables', dsl.encode(dsl.u32, 1), ghashTableBytes(ghashTableForKey(c.key))],
@@ -78,8 +82,9 @@ const setupArgs = (): Buffer => Buffer.from(dsl.encode(E.CryptoSetupArgs, { keyI
 /** The runtime/esp SA matching a case (the reference implementation). */
 export function referenceSa(c: SaCase): EspSa {
   const df = c.df === 1 ? 'set' : c.df === 2 ? 'clear' : 'copy';
-  if (c.mode === 'transport') return new EspSa({ spi: c.spi, key: c.key, salt: c.salt, icvLength: 16, mode: 'transport' });
-  return new EspSa({ spi: c.spi, key: c.key, salt: c.salt, icvLength: 16, mode: 'tunnel', tunnel: { src: OUTER_SRC, dst: NODE_IP, ttl: 64, df } });
+  const esn = c.esn ?? false;
+  if (c.mode === 'transport') return new EspSa({ spi: c.spi, key: c.key, salt: c.salt, icvLength: 16, esn, mode: 'transport' });
+  return new EspSa({ spi: c.spi, key: c.key, salt: c.salt, icvLength: 16, esn, mode: 'tunnel', tunnel: { src: OUTER_SRC, dst: NODE_IP, ttl: 64, df } });
 }
 export const referenceSender = (c: SaCase): EspSender => {
   const s = new EspSender(referenceSa(c));
