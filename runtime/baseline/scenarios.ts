@@ -601,6 +601,59 @@ const median = (xs: number[]) => {
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 
+type ScaleParams = { pingCount: number; tcpBytes: number; repetitions: number; active?: boolean };
+
+/**
+ * What every scale point measures the same way for xfrm and the engine: ping and the TCP transfer
+ * of each repetition, and the all-peers-active injection. `espPacketsOf(r)` gives the ESP packets
+ * node-a's SA sent during repetition r (undefined: not known, the run counts no per-packet cost).
+ */
+function scaleRuns(
+  get: (name: string) => string | undefined,
+  n: number,
+  params: ScaleParams,
+  problems: string[],
+  espPacketsOf: (r: number) => number | undefined,
+) {
+  const rtts: number[] = [];
+  const mbps: number[] = [];
+  const perPacket: number[] = [];
+  let espPackets = 0;
+  for (let r = 1; r <= params.repetitions; r++) {
+    const ping = parsePing(get(`ping.${r}.txt`) ?? '');
+    if (ping.received !== ping.transmitted) problems.push(`${n} peers, ping ${r}: ${ping.received}/${ping.transmitted}`);
+    rtts.push(ping.avg * 1000);
+    const tcp = parseProbe(get(`tcp.${r}.recv.txt`) ?? '', 'tcp-recv');
+    if (Number(tcp.bytes) !== params.tcpBytes || Number(tcp.bad) !== 0) {
+      problems.push(`${n} peers, tcp ${r}: ${tcp.bytes} bytes, ${tcp.bad} corrupt`);
+    }
+    mbps.push((Number(tcp.bytes) * 8) / (Number(tcp.elapsed_ns) / 1e9) / 1e6);
+    const packets = espPacketsOf(r);
+    if (packets === undefined) continue;
+    espPackets += packets;
+    perPacket.push(Number(tcp.elapsed_ns) / 1000 / packets);
+  }
+  const active: number[] = [];
+  for (let r = 1; params.active && r <= params.repetitions; r++) {
+    const sent = parseProbe(get(`active.${r}.inject.txt`) ?? '', 'inject');
+    const recv = parseProbe(get(`active.${r}.recv.txt`) ?? '', 'udp-recv');
+    if (Number(recv.ok) !== Number(sent.sent) || Number(recv.bad) !== 0) {
+      problems.push(`${n} peers active, run ${r}: ${recv.ok} of ${sent.sent} datagrams delivered intact (${recv.bad} corrupt)`);
+    }
+    active.push(Number(sent.elapsed_ns) / 1000 / Number(sent.sent));
+  }
+  return {
+    rttUs: Math.min(...rtts),
+    rttMedianUs: median(rtts),
+    tcpMbps: Math.max(...mbps),
+    tcpMedianMbps: median(mbps),
+    perPacketUs: perPacket.length ? Math.min(...perPacket) : NaN,
+    perPacketRunsUs: perPacket,
+    espPackets,
+    ...(active.length ? { activeInboundUs: Math.min(...active), activeInboundRunsUs: active } : {}),
+  };
+}
+
 /**
  * Evaluates the scale runs. Under TCG on a shared host, interference only ever adds time, so the
  * report leads with the best run (the least disturbed) and keeps the median and every run beside
@@ -638,38 +691,15 @@ export function evaluateScale(
       // Both nodes received `added` peers.
       const memoryPerPeerKiB = (memAvailable(get('mem-before.txt')) - memAvailable(get('mem-after.txt'))) / (2 * added);
 
-      const rtts: number[] = [];
-      const mbps: number[] = [];
-      const perPacket: number[] = [];
-      let espPackets = 0;
-      for (let r = 1; r <= params.repetitions; r++) {
-        const ping = parsePing(get(`ping.${r}.txt`) ?? '');
-        if (ping.received !== ping.transmitted) problems.push(`${n} peers, ping ${r}: ${ping.received}/${ping.transmitted}`);
-        rtts.push(ping.avg * 1000);
-        const tcp = parseProbe(get(`tcp.${r}.recv.txt`) ?? '', 'tcp-recv');
-        if (Number(tcp.bytes) !== params.tcpBytes || Number(tcp.bad) !== 0) {
-          problems.push(`${n} peers, tcp ${r}: ${tcp.bytes} bytes, ${tcp.bad} corrupt`);
-        }
-        mbps.push((Number(tcp.bytes) * 8) / (Number(tcp.elapsed_ns) / 1e9) / 1e6);
+      const runs = scaleRuns(get, n, params, problems, (r) => {
         const before = parseXfrmStates(get(`sa-before.${r}.txt`) ?? '');
         const after = parseXfrmStates(get(`sa-after.${r}.txt`) ?? '');
         if (before.length !== 1 || after.length !== 1) {
           problems.push(`${n} peers, tcp ${r}: expected node-a's one SA to node-b, found ${before.length}/${after.length}`);
-          continue;
+          return undefined;
         }
-        const packets = after[0].packets - before[0].packets;
-        espPackets += packets;
-        perPacket.push(Number(tcp.elapsed_ns) / 1000 / packets);
-      }
-      const active: number[] = [];
-      for (let r = 1; params.active && r <= params.repetitions; r++) {
-        const sent = parseProbe(get(`active.${r}.inject.txt`) ?? '', 'inject');
-        const recv = parseProbe(get(`active.${r}.recv.txt`) ?? '', 'udp-recv');
-        if (Number(recv.ok) !== Number(sent.sent) || Number(recv.bad) !== 0) {
-          problems.push(`${n} peers active, run ${r}: ${recv.ok} of ${sent.sent} datagrams delivered intact (${recv.bad} corrupt)`);
-        }
-        active.push(Number(sent.elapsed_ns) / 1000 / Number(sent.sent));
-      }
+        return after[0].packets - before[0].packets;
+      });
       for (const node of ['node-a', 'node-b']) {
         const stat = parseXfrmStat(get(`${node}.xfrm_stat.txt`) ?? '');
         for (const [name, v] of nonZero(stat)) problems.push(`${n} peers, ${node} xfrm_stat ${name} = ${v}`);
@@ -680,14 +710,7 @@ export function evaluateScale(
         spd,
         installSeconds,
         memoryPerPeerKiB,
-        rttUs: Math.min(...rtts),
-        rttMedianUs: median(rtts),
-        tcpMbps: Math.max(...mbps),
-        tcpMedianMbps: median(mbps),
-        perPacketUs: perPacket.length ? Math.min(...perPacket) : NaN,
-        perPacketRunsUs: perPacket,
-        espPackets,
-        ...(active.length ? { activeInboundUs: Math.min(...active), activeInboundRunsUs: active } : {}),
+        ...runs,
       });
     } catch (e) {
       problems.push(`${n} peers: ${(e as Error).message}`);
@@ -838,34 +861,11 @@ export function evaluateEngineScale(
         const added = Number(/added=(\d+)/.exec(get(`${node}.peers.txt`) ?? '')?.[1]);
         if (added !== expectedAdded) problems.push(`${n} peers: ${node} added ${added} synthetic peers, expected ${expectedAdded}`);
       }
-      const rtts: number[] = [];
-      const mbps: number[] = [];
-      const perPacket: number[] = [];
-      let espPackets = 0;
-      for (let r = 1; r <= params.repetitions; r++) {
-        const ping = parsePing(get(`ping.${r}.txt`) ?? '');
-        if (ping.received !== ping.transmitted) problems.push(`${n} peers, ping ${r}: ${ping.received}/${ping.transmitted}`);
-        rtts.push(ping.avg * 1000);
-        const tcp = parseProbe(get(`tcp.${r}.recv.txt`) ?? '', 'tcp-recv');
-        if (Number(tcp.bytes) !== params.tcpBytes || Number(tcp.bad) !== 0) {
-          problems.push(`${n} peers, tcp ${r}: ${tcp.bytes} bytes, ${tcp.bad} corrupt`);
-        }
-        mbps.push((Number(tcp.bytes) * 8) / (Number(tcp.elapsed_ns) / 1e9) / 1e6);
+      const runs = scaleRuns(get, n, params, problems, (r) => {
         const before = parseEngineStats(get(`sa-before.${r}.node-a.engine.txt`) ?? '');
         const after = parseEngineStats(get(`sa-after.${r}.node-a.engine.txt`) ?? '');
-        const packets = after.egressPackets - before.egressPackets;
-        espPackets += packets;
-        perPacket.push(Number(tcp.elapsed_ns) / 1000 / packets);
-      }
-      const active: number[] = [];
-      for (let r = 1; params.active && r <= params.repetitions; r++) {
-        const sent = parseProbe(get(`active.${r}.inject.txt`) ?? '', 'inject');
-        const recv = parseProbe(get(`active.${r}.recv.txt`) ?? '', 'udp-recv');
-        if (Number(recv.ok) !== Number(sent.sent) || Number(recv.bad) !== 0) {
-          problems.push(`${n} peers active, run ${r}: ${recv.ok} of ${sent.sent} datagrams delivered intact (${recv.bad} corrupt)`);
-        }
-        active.push(Number(sent.elapsed_ns) / 1000 / Number(sent.sent));
-      }
+        return after.egressPackets - before.egressPackets;
+      });
       // Nothing dropped anywhere: every audit slot but encrypted, decrypted and plaintext is zero.
       for (const node of NODES) {
         const st = parseEngineStats(get(`end.${node}.engine.txt`) ?? '');
@@ -881,14 +881,7 @@ export function evaluateEngineScale(
         spd: n + (params.active ? 1 : 0),
         installSeconds: installMs / 1000,
         memoryPerPeerKiB: ENGINE_BYTES_PER_PEER / 1024,
-        rttUs: Math.min(...rtts),
-        rttMedianUs: median(rtts),
-        tcpMbps: Math.max(...mbps),
-        tcpMedianMbps: median(mbps),
-        perPacketUs: perPacket.length ? Math.min(...perPacket) : NaN,
-        perPacketRunsUs: perPacket,
-        espPackets,
-        ...(active.length ? { activeInboundUs: Math.min(...active), activeInboundRunsUs: active } : {}),
+        ...runs,
       });
     } catch (e) {
       problems.push(`${n} peers: ${(e as Error).message}`);
