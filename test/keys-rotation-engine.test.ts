@@ -231,8 +231,10 @@ async function rotateUnderTraffic(gate: Gate): Promise<void> {
     expect(bytesBefore, 'TCP in flow before the rotation').toBeGreaterThanOrEqual(ROTATE_AFTER_BYTES);
     expect(tcpEnd, 'TCP still running after the rotation').toBeGreaterThan(rotateEnd);
     expect(before, 'datagrams before the rotation').toBeGreaterThan(200);
-    expect(after, 'datagrams after the rotation').toBeGreaterThan(1000);
-    expect(total).toBeGreaterThan(1000);
+    // Liveness, not correctness (every datagram is checked below): the sender is paced by time,
+    // and a loaded 2-CPU machine sends fewer, so these only say the stream went on.
+    expect(after, 'datagrams after the rotation').toBeGreaterThan(300);
+    expect(total).toBeGreaterThan(500);
     expect(missing.slice(0, 20), `${missing.length} datagrams lost`).toEqual([]);
     expect(tcpResult.intact).toBe(true);
     expect(tcpResult.bytes).toBe(TCP_BYTES);
