@@ -233,6 +233,19 @@ function ghashStep(i: u32, w: Infer<typeof GhashWalk>): i32 {
   return 0;
 }
 
+/** Sets up the GHASH walk of one packet: key, blocks, the length block (ctLen bytes of C), and
+ *  the AAD SPI ‖ seq_lo (64 bits), or with ESN (esn 1, RFC 4106 §5) SPI ‖ seq_hi ‖ seq_lo (96 bits),
+ *  selected by the 0/1 factor esn (seq's high half is 0 without ESN). Egress and ingress alike. */
+function ghashWalkFor(w: Infer<typeof GhashWalk>, keyIndex: u32, blocks: u32, spi: u32, seq: u64, esn: u32, ctLen: u32): void {
+  const seqLo: u64 = seq & 0xffffffffn;
+  w.keyIndex = keyIndex;
+  w.blocks = blocks & 127;
+  w.aadHi = (BigInt(spi) << 32n) | (seqLo * BigInt(1 - esn)) | (seq >> 32n);
+  w.aadLo = (seqLo << 32n) * BigInt(esn);
+  w.lenHi = 64n + 32n * BigInt(esn);
+  w.lenLo = BigInt(ctLen) * 8n;
+}
+
 /** The counter-block fill: block i of the scratch's ks is nonceA ‖ nonceB | be32(i + 1) << 56
  *  (salt ‖ IV ‖ be32(i + 1) as the raw little-endian u64s the ecb call reads; i + 1 < 256). */
 const CtrFill = struct({ nonceA: U64, nonceB: U64 }, { name: 'ctr_fill' });
@@ -590,14 +603,7 @@ function seal(skb: TcContext, key: EncryptKeyView): i32 {
   s.y.hi = 0n;
   s.y.lo = 0n;
   const walk = local(GhashWalk, { keyIndex: 0 });
-  walk.keyIndex = keyIndex;
-  walk.blocks = blocks & 127;
-  // AAD: SPI ‖ seq (64 bits), or with ESN SPI ‖ seq_hi ‖ seq_lo (96 bits, RFC 4106 §5),
-  // selected by the 0/1 factor esn.
-  walk.aadHi = (BigInt(spi) << 32n) | (BigInt(seqLo) * BigInt(1 - esn)) | BigInt(seqHi); // seqHi = 0 without ESN
-  walk.aadLo = (BigInt(seqLo) << 32n) * BigInt(esn);
-  walk.lenHi = 64n + 32n * BigInt(esn);
-  walk.lenLo = BigInt(ctLen) * 8n;
+  ghashWalkFor(walk, keyIndex, blocks, spi, seq, esn, ctLen);
   const walked = bpfLoop((blocks & 127) + 2, ghashStep, walk);
   if (walked !== (blocks & 127) + 2) {
     count(AUDIT_CRYPTO_ERROR, totLen);
@@ -908,13 +914,7 @@ export function ingress(skb: TcContext): i32 {
   s.y.hi = 0n;
   s.y.lo = 0n;
   const walk = local(GhashWalk, { keyIndex: 0 });
-  walk.keyIndex = keyIndex;
-  walk.blocks = blocks & 127;
-  // AAD as egress: SPI ‖ seq_lo, or SPI ‖ seq_hi ‖ seq_lo with ESN.
-  walk.aadHi = (BigInt(spi) << 32n) | (BigInt(seqLo) * BigInt(1 - esn)) | seqHi64; // seqHi64 = 0 without ESN
-  walk.aadLo = (BigInt(seqLo) << 32n) * BigInt(esn);
-  walk.lenHi = 64n + 32n * BigInt(esn);
-  walk.lenLo = BigInt(ctLen) * 8n;
+  ghashWalkFor(walk, keyIndex, blocks, spi, seq, esn, ctLen);
   const walked = bpfLoop((blocks & 127) + 2, ghashStep, walk);
   if (walked !== (blocks & 127) + 2) {
     count(AUDIT_CRYPTO_ERROR, skb.len);
